@@ -1,0 +1,121 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Command is an action command as operators publish it (CONTRACT section 2).
+type Command struct {
+	// DisputeRequestID is the idempotency key of the command (1..64 characters).
+	DisputeRequestID string `json:"disputeRequestId"`
+	// DisputeID is the provider's dispute id, for actions on an existing dispute.
+	DisputeID string `json:"disputeId,omitempty"`
+	// Params holds the provider request's own fields, named as in its API.
+	Params json.RawMessage `json:"params,omitempty"`
+	// RequestedBy is copied to the result.
+	RequestedBy string `json:"requestedBy,omitempty"`
+}
+
+// Call is one attempt at applying a command.
+type Call struct {
+	Provider string
+	Action   string
+	Command  *Command
+	// Attempt counts deliveries of the command, starting at 1.
+	Attempt int
+	// Takeover is true when an earlier holder of the command lost its lease:
+	// it may have reached the provider, so the handler reconciles first.
+	Takeover bool
+}
+
+// Response is what the provider answered to a successful call.
+type Response struct {
+	// Code is the provider's result code, e.g. "SUCCESS" or "200".
+	Code    string
+	Message string
+	// Body is the provider's response body (JSON), copied to the result.
+	Body json.RawMessage
+}
+
+// Handler applies one action of one provider.
+type Handler interface {
+	// Validate checks the command against the provider's documented field
+	// rules (lengths, enums, required fields) and the business rules that need
+	// no I/O. It returns an *InvalidError or a *RuleError, and does no I/O, so
+	// the CLI can run it before publishing.
+	Validate(cmd *Command) error
+	// Apply performs the provider call; the package doc says what each kind of
+	// returned error means.
+	Apply(ctx context.Context, call *Call) (*Response, error)
+}
+
+// Mux maps "<provider>.<action>" to its Handler.
+type Mux struct {
+	handlers map[string]Handler
+}
+
+// NewMux returns an empty Mux.
+func NewMux() *Mux { return &Mux{handlers: map[string]Handler{}} }
+
+// Register adds the handler of an action. It panics on a duplicate or on an
+// action that is not in the contract, because either is a programming error.
+func (m *Mux) Register(provider, action string, h Handler) {
+	key := provider + "." + action
+	if !Known(provider, action) {
+		panic(fmt.Sprintf("handlers: %s is not an action of the contract", key))
+	}
+	if _, dup := m.handlers[key]; dup {
+		panic(fmt.Sprintf("handlers: %s registered twice", key))
+	}
+	m.handlers[key] = h
+}
+
+// Handler returns the handler of an action.
+func (m *Mux) Handler(provider, action string) (Handler, bool) {
+	h, ok := m.handlers[provider+"."+action]
+	return h, ok
+}
+
+// Registered lists the registered "<provider>.<action>" keys, sorted.
+func (m *Mux) Registered() []string {
+	keys := make([]string, 0, len(m.handlers))
+	for k := range m.handlers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// actions is the table of CONTRACT section 2.
+var actions = map[string][]string{
+	"alipayplus": {"initiate_escalation"},
+	"alipay":     {"accept_dispute", "supply_defense_document"},
+	"ingenico":   {"upload_file", "submit_dispute", "cancel_dispute"},
+	"disputeapi": {"abandon", "upload_document", "remove_document", "submit_defense"},
+}
+
+// Providers lists the providers of the contract, sorted.
+func Providers() []string {
+	out := make([]string, 0, len(actions))
+	for p := range actions {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Actions lists the actions of a provider in contract order.
+func Actions(provider string) []string { return append([]string(nil), actions[provider]...) }
+
+// Known reports whether provider.action is an action of the contract.
+func Known(provider, action string) bool {
+	for _, a := range actions[provider] {
+		if a == action {
+			return true
+		}
+	}
+	return false
+}
