@@ -17,6 +17,9 @@ type Command struct {
 	Params json.RawMessage `json:"params,omitempty"`
 	// RequestedBy is copied to the result.
 	RequestedBy string `json:"requestedBy,omitempty"`
+	// Merchant optionally names the merchant of the disputed payment, when
+	// the publisher knows it; Alipay+ Special Merchant rules use it.
+	Merchant string `json:"merchant,omitempty"`
 }
 
 // Call is one attempt at applying a command.
@@ -26,9 +29,13 @@ type Call struct {
 	Command  *Command
 	// Attempt counts deliveries of the command, starting at 1.
 	Attempt int
-	// Takeover is true when an earlier holder of the command lost its lease:
-	// it may have reached the provider, so the handler reconciles first.
+	// Takeover is true when an earlier holder of the command lost its lease.
 	Takeover bool
+	// Recover is true when an earlier attempt may have reached the provider
+	// (a retry after an unknown outcome, or a takeover): the handler must make
+	// this call safe (provider idempotency key, a state read, or the
+	// provider's "already done" answer taken as proof).
+	Recover bool
 }
 
 // Response is what the provider answered to a successful call.
@@ -50,6 +57,45 @@ type Handler interface {
 	// Apply performs the provider call; the package doc says what each kind of
 	// returned error means.
 	Apply(ctx context.Context, call *Call) (*Response, error)
+}
+
+// Locker is implemented by handlers whose actions must not run at the same
+// time as others on a key other than the dispute id (an escalation, which
+// has no dispute yet, locks its payment). The worker holds a lock on the key
+// across all replicas while it calls the provider.
+type Locker interface {
+	LockKey(cmd *Command) string
+}
+
+// LockKey returns the mutual-exclusion key of a command: the handler's own,
+// else "dispute:<disputeId>", else "" (no lock needed).
+func LockKey(h Handler, cmd *Command) string {
+	if l, ok := h.(Locker); ok {
+		if k := l.LockKey(cmd); k != "" {
+			return k
+		}
+	}
+	if cmd.DisputeID != "" {
+		return "dispute:" + cmd.DisputeID
+	}
+	return ""
+}
+
+// Evidence reads attachments that travel through the evidence object store
+// (P_EVIDENCE) because they are larger than a NATS message may be. A command
+// refers to one with a ContentRef in place of the provider's content field;
+// the handler reads it when building the request.
+type Evidence interface {
+	// Get returns the object's bytes after checking its digest and size.
+	Get(ctx context.Context, ref ContentRef) ([]byte, error)
+}
+
+// ContentRef names an object in the evidence bucket, as a command carries it
+// ("contentRef": {"name", "digest", "size"}).
+type ContentRef struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest,omitempty"` // "SHA-256=<base64url>", as the object store reports it
+	Size   int64  `json:"size,omitempty"`
 }
 
 // Mux maps "<provider>.<action>" to its Handler.
