@@ -165,4 +165,3 @@ rCrvFT8eq5rvOMejMsbWoRfLHw6vh8szEVa2jHXsGT4rfPyAzmt3hDOPOiJVTQNP
 pwIDAQAB
 -----END PUBLIC KEY-----
 `
-
