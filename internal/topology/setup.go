@@ -31,7 +31,7 @@ type Options struct {
 
 	// Worker consumer.
 	AckWait       time.Duration // default 60 s
-	MaxDeliver    int           // default 10
+	MaxDeliver    int           // default 100: a backstop; the worker bounds provider attempts itself
 	MaxAckPending int           // default 64
 }
 
@@ -52,7 +52,7 @@ func (o Options) withDefaults() Options {
 	def(&o.ResultsDuplicates, 24*time.Hour)
 	def(&o.AckWait, 60*time.Second)
 	if o.MaxDeliver == 0 {
-		o.MaxDeliver = 10
+		o.MaxDeliver = 100
 	}
 	if o.MaxAckPending == 0 {
 		o.MaxAckPending = 64

@@ -1,0 +1,57 @@
+package worker
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Outcomes of a command (CONTRACT section 2).
+const (
+	Succeeded = "succeeded"
+	Failed    = "failed"
+	Rejected  = "rejected"
+)
+
+// Codes the worker itself gives.
+const (
+	CodeInvalidCommand        = "INVALID_COMMAND"
+	CodeRepeatReqInconsistent = "REPEAT_REQ_INCONSISTENT"
+	CodeProviderNotConfigured = "PROVIDER_NOT_CONFIGURED"
+	CodeRetriesExhausted      = "RETRIES_EXHAUSTED"
+)
+
+// Result is the message published on P.results.<provider>.<action>.
+type Result struct {
+	DisputeRequestID string          `json:"disputeRequestId"`
+	Provider         string          `json:"provider"`
+	Action           string          `json:"action"`
+	DisputeID        string          `json:"disputeId,omitempty"`
+	Outcome          string          `json:"outcome"`
+	Code             string          `json:"code"`
+	Message          string          `json:"message,omitempty"`
+	Attempts         int             `json:"attempts"`
+	Replayed         bool            `json:"replayed"`
+	Response         json.RawMessage `json:"response,omitempty"`
+	RequestedBy      string          `json:"requestedBy,omitempty"`
+	CompletedAt      time.Time       `json:"completedAt"`
+}
+
+// Headers of results and dead letters.
+const (
+	HeaderMsgID            = "Nats-Msg-Id"
+	HeaderDisputeRequestID = "Dispute-Request-Id"
+	HeaderDLQReason        = "Dlq-Reason"
+	HeaderDLQError         = "Dlq-Error"
+	HeaderDLQSubject       = "Dlq-Original-Subject"
+	HeaderDLQSequence      = "Dlq-Original-Sequence"
+	HeaderDLQDeliveries    = "Dlq-Deliveries"
+)
+
+// Dead-letter reasons (a bounded set: they are metric labels).
+const (
+	ReasonInvalid          = "invalid"
+	ReasonRule             = "rule"
+	ReasonInconsistent     = "inconsistent"
+	ReasonRetriesExhausted = "retries_exhausted"
+	ReasonNotConfigured    = "not_configured"
+)
