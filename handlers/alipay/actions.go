@@ -1,0 +1,150 @@
+package alipay
+
+import (
+	"context"
+	"strings"
+
+	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
+)
+
+// MaxDisputeEvidenceChars is supplyDefenseDocument's limit on
+// disputeEvidence (Base64 characters).
+const MaxDisputeEvidenceChars = 1000000
+
+// EvidenceFormats are the disputeEvidenceFormat values accepted (compared
+// case-insensitively, sent as given).
+var EvidenceFormats = []string{"PDF", "JPG", "JPEG", "PNG"}
+
+// acceptDispute is accept_dispute: POST acceptDispute {"disputeId"}.
+type acceptDispute struct{ c *Client }
+
+type acceptDisputeRequest struct {
+	DisputeID string `json:"disputeId"`
+}
+
+func parseAccept(cmd *handlers.Command) (*acceptDisputeRequest, error) {
+	params, err := alipayclient.ParseParams("acceptDispute", cmd.Params, "disputeId")
+	if err != nil {
+		return nil, err
+	}
+	id, err := commandDisputeID(cmd, params)
+	if err != nil {
+		return nil, err
+	}
+	return &acceptDisputeRequest{DisputeID: id}, nil
+}
+
+func (h *acceptDispute) Validate(cmd *handlers.Command) error {
+	_, err := parseAccept(cmd)
+	return err
+}
+
+func (h *acceptDispute) Apply(ctx context.Context, call *handlers.Call) (*handlers.Response, error) {
+	if h.c == nil {
+		return nil, errValidateOnly
+	}
+	req, err := parseAccept(call.Command)
+	if err != nil {
+		return nil, err
+	}
+	body, err := encode(req)
+	if err != nil {
+		return nil, err
+	}
+	return h.c.call(ctx, call, "acceptDispute", PathAcceptDispute, body)
+}
+
+// supplyDefense is supply_defense_document: POST supplyDefenseDocument
+// {"disputeId","disputeEvidence","disputeEvidenceFormat"?}. The evidence is
+// given inline (Base64) or, when too large for a NATS message, as
+// "disputeEvidenceRef": {"name","digest","size"} naming an object in the
+// evidence bucket, which Apply reads and encodes.
+type supplyDefense struct{ c *Client }
+
+type supplyDefenseRequest struct {
+	DisputeID             string `json:"disputeId"`
+	DisputeEvidence       string `json:"disputeEvidence"`
+	DisputeEvidenceFormat string `json:"disputeEvidenceFormat,omitempty"`
+}
+
+type supplyDefenseCommand struct {
+	req supplyDefenseRequest
+	ref *handlers.ContentRef // set when the evidence is a reference
+}
+
+func parseSupply(cmd *handlers.Command) (*supplyDefenseCommand, error) {
+	params, err := alipayclient.ParseParams("supplyDefenseDocument", cmd.Params,
+		"disputeId", "disputeEvidence", "disputeEvidenceRef", "disputeEvidenceFormat")
+	if err != nil {
+		return nil, err
+	}
+	out := &supplyDefenseCommand{}
+	if out.req.DisputeID, err = commandDisputeID(cmd, params); err != nil {
+		return nil, err
+	}
+	switch refRaw, hasRef := params.Raw("disputeEvidenceRef"); {
+	case hasRef && params.Has("disputeEvidence"):
+		return nil, handlers.Invalid(params.Field("disputeEvidence"), "must not be given together with disputeEvidenceRef")
+	case hasRef:
+		if out.ref, err = alipayclient.ParseRef(params.Field("disputeEvidenceRef"), refRaw, MaxDisputeEvidenceChars); err != nil {
+			return nil, err
+		}
+	default:
+		ev, err := params.String("disputeEvidence", false, MaxDisputeEvidenceChars)
+		if err != nil {
+			return nil, err
+		}
+		if ev == "" {
+			return nil, handlers.Invalid(params.Field("disputeEvidence"), "is required (or disputeEvidenceRef)")
+		}
+		if err := alipayclient.CheckBase64(params.Field("disputeEvidence"), ev); err != nil {
+			return nil, err
+		}
+		out.req.DisputeEvidence = ev
+	}
+	format, err := params.String("disputeEvidenceFormat", false, 64)
+	if err != nil {
+		return nil, err
+	}
+	if format != "" && !knownFormat(format) {
+		return nil, handlers.Invalid(params.Field("disputeEvidenceFormat"), "must be one of %s", strings.Join(EvidenceFormats, ", "))
+	}
+	out.req.DisputeEvidenceFormat = format
+	return out, nil
+}
+
+func knownFormat(f string) bool {
+	for _, v := range EvidenceFormats {
+		if strings.EqualFold(f, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *supplyDefense) Validate(cmd *handlers.Command) error {
+	_, err := parseSupply(cmd)
+	return err
+}
+
+func (h *supplyDefense) Apply(ctx context.Context, call *handlers.Call) (*handlers.Response, error) {
+	if h.c == nil {
+		return nil, errValidateOnly
+	}
+	p, err := parseSupply(call.Command)
+	if err != nil {
+		return nil, err
+	}
+	if p.ref != nil {
+		p.req.DisputeEvidence, err = alipayclient.LoadRef(ctx, h.c.cfg.Evidence, "params.disputeEvidenceRef", p.ref, MaxDisputeEvidenceChars)
+		if err != nil {
+			return nil, err
+		}
+	}
+	body, err := encode(p.req)
+	if err != nil {
+		return nil, err
+	}
+	return h.c.call(ctx, call, "supplyDefenseDocument", PathSupplyDefenseDocument, body)
+}

@@ -1,0 +1,409 @@
+package alipay_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/alipay"
+	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
+	"github.com/disputesync/disputesync/handlers/internal/alipayclient/alipayfake"
+	"github.com/disputesync/disputesync/sandbox"
+)
+
+// syncBuffer is a log sink shared by parallel requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type memEvidence map[string][]byte
+
+func (m memEvidence) Get(_ context.Context, ref handlers.ContentRef) ([]byte, error) {
+	d, ok := m[ref.Name]
+	if !ok {
+		return nil, fmt.Errorf("get %s: %w", ref.Name, jetstream.ErrObjectNotFound)
+	}
+	return d, nil
+}
+
+type bundle struct {
+	client *alipay.Client
+	fake   *alipayfake.Fake
+	mux    *handlers.Mux
+	logs   *syncBuffer
+}
+
+func setup(t *testing.T, ev handlers.Evidence) *bundle {
+	t.Helper()
+	keys := alipayfake.AlipayKeys(t)
+	fake := alipayfake.New(t, keys, alipayfake.AlipayPlusKeys(t).ProviderKey)
+	logs := &syncBuffer{}
+	c, err := alipay.New(alipay.Config{
+		BaseURL: fake.URL, ClientID: keys.ClientID, PrivateKey: keys.MerchantKey, ProviderPublicKey: keys.ProviderPub,
+		Timeout: 5 * time.Second, Evidence: ev,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := handlers.NewMux()
+	c.Register(mux)
+	b := &bundle{client: c, fake: fake, mux: mux, logs: logs}
+	t.Cleanup(func() { assertNoSecrets(t, logs.String(), fake) })
+	return b
+}
+
+// assertNoSecrets fails if a log line carries key material, a signature
+// sent or received, or a request body's evidence.
+func assertNoSecrets(t *testing.T, logs string, fake *alipayfake.Fake) {
+	t.Helper()
+	k := sandbox.TestKeys
+	for _, pem := range []string{k.AlipayMerchantPrivatePEM, k.AlipayProviderPrivatePEM, k.AlipayPlusProviderPrivatePEM} {
+		for _, line := range strings.Split(pem, "\n") {
+			if len(line) >= 40 && strings.Contains(logs, line) {
+				t.Errorf("a log line contains private key material")
+			}
+		}
+	}
+	if strings.Contains(logs, "PRIVATE KEY") {
+		t.Errorf("a log line mentions a private key")
+	}
+	for _, r := range fake.Requests() {
+		sig := r.Header.Get("Signature")
+		if i := strings.Index(sig, "signature="); i >= 0 && strings.Contains(logs, sig[i+len("signature="):]) {
+			t.Errorf("a log line contains a request signature")
+		}
+		var body struct {
+			DisputeEvidence string `json:"disputeEvidence"`
+		}
+		_ = json.Unmarshal(r.Body, &body)
+		if body.DisputeEvidence != "" && strings.Contains(logs, body.DisputeEvidence) {
+			t.Errorf("a log line contains the evidence")
+		}
+	}
+}
+
+func (b *bundle) apply(t *testing.T, action string, cmd *handlers.Command, recover bool) (*handlers.Response, error) {
+	t.Helper()
+	h, ok := b.mux.Handler(alipay.Provider, action)
+	if !ok {
+		t.Fatalf("%s not registered", action)
+	}
+	if err := h.Validate(cmd); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	return h.Apply(context.Background(), &handlers.Call{Provider: alipay.Provider, Action: action, Command: cmd, Attempt: 1, Recover: recover})
+}
+
+const evidenceB64 = "JVBERi0xLjcKZXZpZGVuY2U=" // "%PDF-1.7\nevidence"
+
+func commands() map[string]*handlers.Command {
+	return map[string]*handlers.Command{
+		"accept_dispute": {DisputeRequestID: "ops-1", DisputeID: "2024010121013101637705928564"},
+		"supply_defense_document": {DisputeRequestID: "ops-2", DisputeID: "2024010121013101637705928564",
+			Params: json.RawMessage(`{"disputeEvidence":"` + evidenceB64 + `","disputeEvidenceFormat":"PDF"}`)},
+	}
+}
+
+type outcome int
+
+const (
+	succeeded outcome = iota
+	failed
+	retry
+	retryAfter
+)
+
+// TestResultCodes maps every result code of seed 001 (and the ones the
+// classification table adds) to its outcome, for both actions.
+func TestResultCodes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		code, status string
+		recover      bool
+		want         outcome
+	}{
+		{"SUCCESS", "S", false, succeeded},
+		{"PARAM_ILLEGAL", "F", false, failed},
+		{"REPEAT_REQUEST", "F", false, failed},
+		{"REPEAT_REQUEST", "F", true, succeeded},
+		{"TIME_EXCEEDS_LIMIT", "F", false, failed},
+		{"TIME_EXCEEDS_LIMIT", "F", true, failed},
+		{"UNKNOWN_EXCEPTION", "U", false, retry},
+		{"UNKNOWN_EXCEPTION", "U", true, retry},
+		{"REQUEST_TRAFFIC_EXCEED_LIMIT", "U", false, retryAfter},
+		{"DEFENSE_EXCEED_LIMIT", "F", false, failed},
+		{"NOT_ALLOW_IN_CURRENT_STATUS", "F", false, failed},
+		{"ACCESS_DENIED", "F", false, failed},
+		{"INVALID_CLIENT", "F", false, failed},
+		{"INVALID_SIGNATURE", "F", false, failed},
+		{"KEY_NOT_FOUND", "F", false, failed},
+		{"INVALID_API", "F", false, failed},
+		{"NO_INTERFACE_DEF", "F", false, failed},
+		{"MEDIA_TYPE_NOT_ACCEPTABLE", "F", false, failed},
+		{"METHOD_NOT_SUPPORTED", "F", false, failed},
+		{"PROCESS_FAIL", "F", false, failed},
+		{"SOME_NEW_F_CODE", "F", false, failed},
+		{"SOME_NEW_U_CODE", "U", false, retry},
+	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		covered[tc.code] = true
+	}
+	for code := range alipay.Codes {
+		if !covered[code] {
+			t.Errorf("code %s of the table has no test row", code)
+		}
+	}
+	for _, tc := range cases {
+		for action, cmd := range commands() {
+			t.Run(fmt.Sprintf("%s/%s/recover=%v", action, tc.code, tc.recover), func(t *testing.T) {
+				t.Parallel()
+				b := setup(t, nil)
+				b.fake.Always(alipayfake.Reply{Code: tc.code, Status: tc.status, Message: "msg " + tc.code,
+					Fields: map[string]string{"disputeId": cmd.DisputeID, "disputeResolutionTime": "2024-01-01T18:25:00+00:00"}})
+				resp, err := b.apply(t, action, cmd, tc.recover)
+				if n := len(b.fake.Requests()); n != 1 {
+					t.Fatalf("%d provider calls, want 1", n)
+				}
+				switch tc.want {
+				case succeeded:
+					if err != nil {
+						t.Fatalf("error %v, want success", err)
+					}
+					if resp.Code != tc.code || alipayfake.Result(resp.Body) != tc.code {
+						t.Fatalf("response %+v", resp)
+					}
+					if tc.code == "REPEAT_REQUEST" && resp.Message != alipayclient.MessageAlreadyApplied {
+						t.Fatalf("message %q", resp.Message)
+					}
+					var body map[string]any
+					if json.Unmarshal(resp.Body, &body) != nil || body["disputeResolutionTime"] != "2024-01-01T18:25:00+00:00" {
+						t.Fatalf("response body is not the provider's whole body: %s", resp.Body)
+					}
+				case failed:
+					var pe *handlers.ProviderError
+					if !handlers.IsPermanent(err) || !errors.As(err, &pe) || pe.Code != tc.code || pe.Message != "msg "+tc.code {
+						t.Fatalf("error %v, want permanent ProviderError %s", err, tc.code)
+					}
+				case retry:
+					if err == nil || handlers.IsPermanent(err) || handlers.Code(err) != tc.code {
+						t.Fatalf("error %v, want retryable %s", err, tc.code)
+					}
+					if _, ok := handlers.RetryDelay(err); ok {
+						t.Fatalf("plain retry carries a delay: %v", err)
+					}
+				case retryAfter:
+					d, ok := handlers.RetryDelay(err)
+					if !ok || d < 5*time.Second || handlers.IsPermanent(err) || handlers.Code(err) != tc.code {
+						t.Fatalf("error %v (delay %v), want RetryAfter >= 5s", err, d)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestForgedOrMissingSignatureIsNeverSuccess(t *testing.T) {
+	t.Parallel()
+	for _, s := range []alipayfake.Signing{alipayfake.SignNone, alipayfake.SignForged, alipayfake.SignOtherBody, alipayfake.SignNoTime} {
+		for action, cmd := range commands() {
+			t.Run(fmt.Sprintf("%s/%d", action, s), func(t *testing.T) {
+				t.Parallel()
+				b := setup(t, nil)
+				b.fake.Always(alipayfake.Reply{Code: "SUCCESS", Status: "S", Signing: s})
+				resp, err := b.apply(t, action, cmd, true)
+				if err == nil || resp != nil {
+					t.Fatalf("unverified SUCCESS reported as success: %+v", resp)
+				}
+				if !errors.Is(err, alipayclient.ErrUnverified) || handlers.IsPermanent(err) {
+					t.Fatalf("error %v, want retryable ErrUnverified", err)
+				}
+			})
+		}
+	}
+}
+
+func TestRequestBodies(t *testing.T) {
+	t.Parallel()
+	pdf := []byte("%PDF-1.7\nrefund proof ü")
+	sum := sha256.Sum256(pdf)
+	ev := memEvidence{"proof.pdf": pdf}
+	cases := []struct {
+		name, action string
+		cmd          *handlers.Command
+		want         string
+	}{
+		{"accept", "accept_dispute", &handlers.Command{DisputeRequestID: "r1", DisputeID: "D1"}, `{"disputeId":"D1"}`},
+		{"accept with matching params.disputeId", "accept_dispute", &handlers.Command{DisputeRequestID: "r1", DisputeID: "D1", Params: json.RawMessage(`{"disputeId":"D1"}`)}, `{"disputeId":"D1"}`},
+		{"supply without format", "supply_defense_document", &handlers.Command{DisputeRequestID: "r2", DisputeID: "D2", Params: json.RawMessage(`{"disputeEvidence":"` + evidenceB64 + `","disputeEvidenceFormat":null}`)},
+			`{"disputeId":"D2","disputeEvidence":"` + evidenceB64 + `"}`},
+		{"supply with format", "supply_defense_document", &handlers.Command{DisputeRequestID: "r2", DisputeID: "D2", Params: json.RawMessage(`{"disputeEvidenceFormat":"jpg","disputeEvidence":"` + evidenceB64 + `"}`)},
+			`{"disputeId":"D2","disputeEvidence":"` + evidenceB64 + `","disputeEvidenceFormat":"jpg"}`},
+		{"supply from the evidence bucket", "supply_defense_document", &handlers.Command{DisputeRequestID: "r3", DisputeID: "D3",
+			Params: json.RawMessage(fmt.Sprintf(`{"disputeEvidenceRef":{"name":"proof.pdf","digest":"SHA-256=%s","size":%d}}`, base64.URLEncoding.EncodeToString(sum[:]), len(pdf)))},
+			`{"disputeId":"D3","disputeEvidence":"` + base64.StdEncoding.EncodeToString(pdf) + `"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, ev)
+			if _, err := b.apply(t, tc.action, tc.cmd, false); err != nil {
+				t.Fatal(err)
+			}
+			reqs := b.fake.Requests()
+			if len(reqs) != 1 || !reqs[0].SigValid {
+				t.Fatalf("want one validly signed request, got %d", len(reqs))
+			}
+			if string(reqs[0].Body) != tc.want {
+				t.Fatalf("body\n got %s\nwant %s", reqs[0].Body, tc.want)
+			}
+			wantPath := alipay.PathAcceptDispute
+			if tc.action == "supply_defense_document" {
+				wantPath = alipay.PathSupplyDefenseDocument
+			}
+			if reqs[0].Path != wantPath || reqs[0].Header.Get("Dispute-Request-Id") != tc.cmd.DisputeRequestID {
+				t.Fatalf("path %s, Dispute-Request-Id %q", reqs[0].Path, reqs[0].Header.Get("Dispute-Request-Id"))
+			}
+		})
+	}
+}
+
+func TestEvidenceReferenceFailuresAreInvalidWithoutACall(t *testing.T) {
+	t.Parallel()
+	pdf := []byte("%PDF")
+	cases := []struct {
+		name string
+		ev   handlers.Evidence
+		ref  string
+		want string
+	}{
+		{"missing object", memEvidence{}, `{"name":"gone.pdf"}`, `params.disputeEvidenceRef: evidence object "gone.pdf" cannot be read: get gone.pdf: nats: object not found`},
+		{"digest mismatch", memEvidence{"a": pdf}, `{"name":"a","digest":"SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="}`, `params.disputeEvidenceRef: evidence object "a" does not match its digest`},
+		{"no evidence store", nil, `{"name":"a"}`, `params.disputeEvidenceRef: evidence references cannot be read: no evidence store is configured`},
+		{"too large", memEvidence{"big": make([]byte, 750001)}, `{"name":"big"}`, `params.disputeEvidenceRef: evidence object "big" is 1000004 Base64 characters, more than 1000000`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, tc.ev)
+			_, err := b.apply(t, "supply_defense_document", &handlers.Command{DisputeRequestID: "r", DisputeID: "D",
+				Params: json.RawMessage(`{"disputeEvidenceRef":` + tc.ref + `}`)}, false)
+			var inv *handlers.InvalidError
+			if !errors.As(err, &inv) || err.Error() != tc.want || handlers.Code(err) != handlers.CodeInvalidCommand {
+				t.Fatalf("error %v, want InvalidError %q", err, tc.want)
+			}
+			if n := len(b.fake.Requests()); n != 0 {
+				t.Fatalf("%d provider calls, want 0", n)
+			}
+		})
+	}
+}
+
+func TestValidation(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 65)
+	cases := []struct {
+		name, action string
+		cmd          handlers.Command
+		want         string
+	}{
+		{"accept without dispute id", "accept_dispute", handlers.Command{DisputeRequestID: "r"}, "disputeId: is required"},
+		{"accept dispute id too long", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: long}, "disputeId: must be at most 64 characters"},
+		{"accept params.disputeId differs", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeId":"E"}`)}, "params.disputeId: must equal the command's disputeId"},
+		{"accept params.disputeId not a string", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeId":12}`)}, "params.disputeId: must be a JSON string (every scalar is sent as a string)"},
+		{"accept params.disputeId empty", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeId":""}`)}, `params.disputeId: must not be "" (leave an optional field out, or null)`},
+		{"accept unknown field", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeID":"D"}`)}, "params.disputeID: is not a field of acceptDispute"},
+		{"accept params not an object", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`["D"]`)}, "params: must be a JSON object"},
+		{"supply without evidence", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{}`)}, "params.disputeEvidence: is required (or disputeEvidenceRef)"},
+		{"supply without params", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D"}, "params.disputeEvidence: is required (or disputeEvidenceRef)"},
+		{"supply evidence not base64", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidence":"not base64!"}`)}, "params.disputeEvidence: must be standard Base64"},
+		{"supply evidence too long", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidence":"` + strings.Repeat("A", 1000004) + `"}`)}, "params.disputeEvidence: must be at most 1000000 characters"},
+		{"supply evidence empty", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidence":""}`)}, `params.disputeEvidence: must not be "" (leave an optional field out, or null)`},
+		{"supply evidence and ref", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidence":"QQ==","disputeEvidenceRef":{"name":"a"}}`)}, "params.disputeEvidence: must not be given together with disputeEvidenceRef"},
+		{"supply ref without name", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidenceRef":{"digest":"SHA-256=x"}}`)}, "params.disputeEvidenceRef.name: is required"},
+		{"supply ref bad digest", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidenceRef":{"name":"a","digest":"MD5=abc"}}`)}, "params.disputeEvidenceRef.digest: must be SHA-256=<base64url of 32 bytes>"},
+		{"supply ref too large", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidenceRef":{"name":"a","size":750001}}`)}, "params.disputeEvidenceRef.size: must be at most 750000 bytes (1000000 Base64 characters)"},
+		{"supply ref unknown field", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidenceRef":{"name":"a","bucket":"b"}}`)}, "params.disputeEvidenceRef.bucket: is not a field of contentRef"},
+		{"supply bad format", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidence":"QQ==","disputeEvidenceFormat":"DOCX"}`)}, "params.disputeEvidenceFormat: must be one of PDF, JPG, JPEG, PNG"},
+		{"supply typo", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidence":"QQ==","disputeEvidenceFromat":"PDF"}`)}, "params.disputeEvidenceFromat: is not a field of supplyDefenseDocument"},
+		{"supply duplicate key", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeEvidence":"QQ==","disputeEvidence":"Qg=="}`)}, "params.disputeEvidence: appears twice"},
+		{"supply dispute id differs", "supply_defense_document", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeId":"X","disputeEvidence":"QQ=="}`)}, "params.disputeId: must equal the command's disputeId"},
+	}
+	validators := handlers.NewMux()
+	alipay.Validators(validators)
+	b := setup(t, nil)
+	for _, tc := range cases {
+		for name, mux := range map[string]*handlers.Mux{"client": b.mux, "validators": validators} {
+			h, _ := mux.Handler(alipay.Provider, tc.action)
+			err := h.Validate(&tc.cmd)
+			var inv *handlers.InvalidError
+			if !errors.As(err, &inv) || err.Error() != tc.want {
+				t.Errorf("%s (%s): %v, want %q", tc.name, name, err, tc.want)
+			}
+			if name == "client" {
+				// Apply validates again and never calls with a bad command.
+				if _, err := h.Apply(context.Background(), &handlers.Call{Command: &tc.cmd, Attempt: 1}); err == nil || err.Error() != tc.want {
+					t.Errorf("%s: Apply %v, want %q", tc.name, err, tc.want)
+				}
+			}
+		}
+	}
+	if n := len(b.fake.Requests()); n != 0 {
+		t.Fatalf("%d provider calls for invalid commands", n)
+	}
+}
+
+func TestValidatorsDoNotApply(t *testing.T) {
+	t.Parallel()
+	mux := handlers.NewMux()
+	alipay.Validators(mux)
+	if got := strings.Join(mux.Registered(), ","); got != "alipay.accept_dispute,alipay.supply_defense_document" {
+		t.Fatalf("registered %s", got)
+	}
+	for action, cmd := range commands() {
+		h, _ := mux.Handler(alipay.Provider, action)
+		if err := h.Validate(cmd); err != nil {
+			t.Fatalf("%s: Validate %v", action, err)
+		}
+		if _, err := h.Apply(context.Background(), &handlers.Call{Command: cmd}); !handlers.IsPermanent(err) {
+			t.Fatalf("%s: Apply of a validator: %v, want a permanent error", action, err)
+		}
+	}
+	if got := handlers.LockKey(mustHandler(t, mux, "accept_dispute"), &handlers.Command{DisputeID: "D9"}); got != "dispute:D9" {
+		t.Fatalf("lock key %q", got)
+	}
+}
+
+func mustHandler(t *testing.T, mux *handlers.Mux, action string) handlers.Handler {
+	h, ok := mux.Handler(alipay.Provider, action)
+	if !ok {
+		t.Fatalf("%s not registered", action)
+	}
+	return h
+}

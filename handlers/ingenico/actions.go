@@ -1,0 +1,151 @@
+package ingenico
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"strings"
+
+	"github.com/disputesync/disputesync/handlers"
+)
+
+// Path operations of the Dispute REST service.
+const (
+	opSubmit = "submit"
+	opCancel = "cancel"
+	opUpload = "files"
+)
+
+// Field limits disputesync checks before sending. Seed 004 documents none
+// for these; they are generous bounds that keep ids fit for a URL path and
+// a header.
+const (
+	MaxIDChars       = 64  // disputeRequestId (CONTRACT section 2) and disputeId
+	MaxFileNameChars = 255 // params.fileName
+	maxFileTypeChars = 127 // params.fileType (RFC 6838 names are at most 127 characters per part)
+)
+
+// action is the Handler of one contract action.
+type action struct {
+	name string
+	op   string
+	c    *Client // nil for the validation-only handlers
+}
+
+func newActions(c *Client) []*action {
+	return []*action{
+		{name: "upload_file", op: opUpload, c: c},
+		{name: "submit_dispute", op: opSubmit, c: c},
+		{name: "cancel_dispute", op: opCancel, c: c},
+	}
+}
+
+// upload is the body of a file upload.
+type upload struct {
+	FileName string `json:"fileName"`
+	FileType string `json:"fileType"`
+	Content  string `json:"content"`
+}
+
+// request is a validated command.
+type request struct {
+	file       *upload     // upload_file only; Content is empty when att is a reference
+	attachment *attachment // upload_file only
+}
+
+// Validate checks the command against the documented field rules; no I/O.
+func (a *action) Validate(cmd *handlers.Command) error {
+	_, err := a.parse(cmd)
+	return err
+}
+
+func (a *action) parse(cmd *handlers.Command) (*request, error) {
+	if cmd == nil {
+		return nil, handlers.Invalid("", "command is missing")
+	}
+	if err := checkID("disputeRequestId", cmd.DisputeRequestID); err != nil {
+		return nil, err
+	}
+	if err := checkID("disputeId", cmd.DisputeID); err != nil {
+		return nil, err
+	}
+	if a.op != opUpload {
+		if _, err := decodeObject(cmd.Params, "params"); err != nil {
+			return nil, err
+		}
+		return &request{}, nil
+	}
+	p, err := decodeObject(cmd.Params, "params", "fileName", "fileType", "content", "contentRef")
+	if err != nil {
+		return nil, err
+	}
+	f := &upload{}
+	if f.FileName, err = p.str("fileName", true); err != nil {
+		return nil, err
+	}
+	if err := checkText(p.field("fileName"), f.FileName, MaxFileNameChars); err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(f.FileName, `/\`) || f.FileName == "." || f.FileName == ".." {
+		return nil, handlers.Invalid(p.field("fileName"), "must be a file name, not a path")
+	}
+	if f.FileType, err = p.str("fileType", true); err != nil {
+		return nil, err
+	}
+	if err := checkFileType(p.field("fileType"), f.FileType); err != nil {
+		return nil, err
+	}
+	att, err := parseAttachment(p)
+	if err != nil {
+		return nil, err
+	}
+	return &request{file: f, attachment: att}, nil
+}
+
+// checkID applies the rules of ids that travel in a URL path or a header.
+func checkID(field, id string) error {
+	if id == "" {
+		return handlers.Invalid(field, "is required")
+	}
+	if err := checkText(field, id, MaxIDChars); err != nil {
+		return err
+	}
+	if id == "." || id == ".." {
+		// Escaping leaves dots alone, and a server would resolve them as a path step.
+		return handlers.Invalid(field, "must not be %q", id)
+	}
+	return nil
+}
+
+// checkFileType accepts a bare MIME type "type/subtype".
+func checkFileType(field, t string) error {
+	mt, params, err := mime.ParseMediaType(t)
+	if err != nil || len(params) != 0 || !strings.EqualFold(mt, t) || !strings.Contains(mt, "/") || len(t) > 2*maxFileTypeChars+1 {
+		return handlers.Invalid(field, "must be a MIME type such as application/pdf")
+	}
+	return nil
+}
+
+// Apply sends the command to Ingenico. Call.Recover needs no extra step:
+// the same X-GCS-Idempotence-Key makes Ingenico answer a repeat with the
+// first outcome instead of applying it twice.
+func (a *action) Apply(ctx context.Context, call *handlers.Call) (*handlers.Response, error) {
+	if a.c == nil {
+		return nil, ErrValidateOnly
+	}
+	req, err := a.parse(call.Command)
+	if err != nil {
+		return nil, err
+	}
+	var body []byte
+	if req.file != nil {
+		if req.file.Content, err = req.attachment.load(ctx, a.c.cfg.Evidence); err != nil {
+			return nil, fmt.Errorf("ingenico %s: %w", a.name, err)
+		}
+		if body, err = json.Marshal(req.file); err != nil {
+			return nil, handlers.Permanent(fmt.Errorf("ingenico %s: encoding body: %w", a.name, err))
+		}
+	}
+	return a.c.post(ctx, a.name, call.Command, a.op, body)
+}
