@@ -45,7 +45,7 @@ func DecodeCommand(raw []byte) (cmd *handlers.Command, id string, err error) {
 		return nil, id, handlers.Invalid(fieldOf(err), "%s", describeJSONError(err))
 	}
 	if err := checkEnvelope(&c); err != nil {
-		return nil, c.DisputeRequestID, err
+		return nil, id, err
 	}
 	return &c, c.DisputeRequestID, nil
 }
@@ -123,6 +123,10 @@ func checkJSON(raw []byte) error {
 	return nil
 }
 
+// envelopeFields are the top-level fields of a command, matched exactly:
+// encoding/json alone would take "disputeID" for "disputeId".
+var envelopeFields = map[string]bool{"disputeRequestId": true, "disputeId": true, "params": true, "requestedBy": true, "merchant": true}
+
 func walkObject(dec *json.Decoder, path string) error {
 	seen := map[string]bool{}
 	for dec.More() {
@@ -139,6 +143,9 @@ func walkObject(dec *json.Decoder, path string) error {
 			return handlers.Invalid(field, "appears twice (duplicate JSON keys are refused so every reader sees the same command)")
 		}
 		seen[key] = true
+		if path == "" && !envelopeFields[key] {
+			return handlers.Invalid(field, "is not a field of an action command (allowed: disputeRequestId, disputeId, params, requestedBy, merchant)")
+		}
 		if err := walkValue(dec, field); err != nil {
 			return err
 		}
@@ -219,7 +226,8 @@ func bestEffortID(raw []byte) string {
 	var probe struct {
 		ID any `json:"disputeRequestId"`
 	}
-	if len(raw) > MaxCommandBytes || json.Unmarshal(raw, &probe) != nil {
+	// Only the first JSON value: trailing data must not hide the id.
+	if len(raw) > MaxCommandBytes || json.NewDecoder(bytes.NewReader(raw)).Decode(&probe) != nil {
 		return ""
 	}
 	s, ok := probe.ID.(string)
