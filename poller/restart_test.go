@@ -1,0 +1,114 @@
+package poller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/disputesync/disputesync/internal/testenv"
+	"github.com/disputesync/disputesync/internal/topology"
+)
+
+func readCheckpoint(t *testing.T, h *harness) checkpoint {
+	t.Helper()
+	kv, err := h.env.JS.KeyValue(testenv.Context(t), h.env.Names.PollerBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cp checkpoint
+	e, err := kv.Get(testenv.Context(t), "disputeapi.checkpoint")
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return cp
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(e.Value(), &cp); err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// settle runs cycles until the mutator is done and a cycle publishes nothing,
+// then a full rescan, then cycles until quiet again.
+func settle(t *testing.T, h *harness, mut *mutator) {
+	t.Helper()
+	h.setHook(mut.onList)
+	p := h.poller(t, nil, func(c *Config) { c.FullRescanInterval = time.Nanosecond })
+	for i := 0; ; i++ {
+		st := cycle(t, p)
+		if mut.finished() && len(st.Events) == 0 && st.FullRescanDone {
+			return
+		}
+		if i > 200 {
+			t.Fatal("never settled")
+		}
+	}
+}
+
+// TestRestartResumes is issue 4 acceptance 2 (graceful stops): the poller is
+// stopped at random list calls during the initial sync while the sandbox
+// changes; every restarted poller resumes the full rescan from its stored
+// cursor (not from the top), and the ground truth holds at the end.
+func TestRestartResumes(t *testing.T) {
+	n := sizeFromEnv(t, "DISPUTESYNC_POLLER_RESTART_SIZE", 1000)
+	restarts := sizeFromEnv(t, "DISPUTESYNC_POLLER_RESTARTS", 8)
+	h := newHarness(t, n, topology.Options{})
+	mut := newMutator(h, n, 9)
+	rng := rand.New(rand.NewPCG(5, 5))
+	resumed := 0
+	for i := range restarts {
+		cp := readCheckpoint(t, h)
+		ctx, cancel := context.WithCancel(testenv.Context(t))
+		stopAt := h.lists.Load() + 1 + rng.Int64N(40)
+		var mu sync.Mutex
+		var calls []listCall
+		h.setHook(func(n int64, c listCall) {
+			mut.onList(n, c)
+			mu.Lock()
+			calls = append(calls, c)
+			mu.Unlock()
+			if n >= stopAt {
+				cancel() // the poller's context ends while this call is served
+			}
+		})
+		p := h.poller(t, nil, func(c *Config) { c.FullRescanPagesPerCycle = 3 })
+		var err error
+		for err == nil {
+			_, err = p.Cycle(ctx)
+		}
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("run %d: stopped with %v", i, err)
+		}
+		// Resume: with a full rescan in progress, no call of this run went
+		// back to the rescan's top; the rescan's calls start at the cursor.
+		if cp.FullCursor.IsZero() || cp.FullCursor.Equal(cp.FullTo) {
+			continue
+		}
+		mu.Lock()
+		top, cursor := formatProviderTime(cp.FullTo), formatProviderTime(cp.FullCursor)
+		for _, c := range calls {
+			if c.Type == ListDispute && c.To == top {
+				t.Errorf("run %d restarted the full rescan at its top %s (cursor %s)", i, top, cursor)
+			}
+			if c.Type == ListDispute && c.To == cursor && c.Page == "1" {
+				resumed++
+				break
+			}
+		}
+		mu.Unlock()
+	}
+	if resumed == 0 {
+		t.Errorf("no run resumed a full rescan from its cursor")
+	}
+	settle(t, h, mut)
+	checkGroundTruth(t, h, h.events(t))
+	t.Logf("%d stops (%d resumed a full rescan at its cursor); %d list calls in all", restarts, resumed, h.lists.Load())
+}
