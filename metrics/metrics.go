@@ -26,6 +26,18 @@ type Metrics struct {
 	NextDeadline    *prometheus.GaugeVec   // source
 
 	WebhookNotifications *prometheus.CounterVec // provider, result
+
+	// Ready is disputesync_ready{component}: 1 while a component (for
+	// example "nats", "redis", "streams", "poller", "worker", "webhook") is
+	// usable, 0 while it is not. It is not in CONTRACT section 4; it is added
+	// so that the "not ready" alert sees more than the scrape's own up.
+	Ready *prometheus.GaugeVec // component
+
+	// ConsumerCacheTTL is how long WatchConsumers' collector reuses one
+	// reading of consumer info; zero means DefaultConsumerCacheTTL.
+	ConsumerCacheTTL time.Duration
+
+	consumers prometheus.Collector // registered by WatchConsumers
 }
 
 // ProviderBuckets fit provider latencies: 10 ms to 30 s.
@@ -70,8 +82,14 @@ func New() *Metrics {
 	m.WebhookNotifications = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "disputesync_webhook_notifications_total", Help: "Provider notifications received, by result.",
 	}, []string{"provider", "result"})
+	for _, r := range IdempotencyResults {
+		m.Idempotency.WithLabelValues(r) // exported at 0 from the start: see Preset
+	}
+	m.Ready = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "disputesync_ready", Help: "1 while the component is ready (as /readyz judges it), 0 while it is not.",
+	}, []string{"component"})
 	for _, c := range []prometheus.Collector{m.Actions, m.ProviderLatency, m.Idempotency, m.DLQ, m.PollPages,
-		m.PollLastSuccess, m.DisputeEvents, m.DisputesOpen, m.NextDeadline, m.WebhookNotifications} {
+		m.PollLastSuccess, m.DisputeEvents, m.DisputesOpen, m.NextDeadline, m.WebhookNotifications, m.Ready} {
 		f(c)
 	}
 	return m
@@ -109,4 +127,16 @@ func (m *Metrics) ObserveProvider(provider, operation, result string, d time.Dur
 		return
 	}
 	m.ProviderLatency.WithLabelValues(provider, operation, result).Observe(d.Seconds())
+}
+
+// SetReady records whether a component is ready (disputesync_ready).
+func (m *Metrics) SetReady(component string, ready bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	m.Ready.WithLabelValues(component).Set(v)
 }
