@@ -46,6 +46,7 @@ type page struct {
 	Page       int
 	TotalCount int
 	TotalPages int
+	AsOf       time.Time
 }
 
 // providerTimeLayout is the list API's time format: 2026-04-02T16:28:09+08:00.
@@ -128,6 +129,7 @@ func (c *listClient) once(ctx context.Context, body []byte) (*page, string, erro
 	if err != nil {
 		return nil, "error", err
 	}
+	asOf := time.Now()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	if len(c.token) > 0 {
@@ -161,6 +163,7 @@ func (c *listClient) once(ctx context.Context, body []byte) (*page, string, erro
 		// connection produces them, and a repeat usually succeeds.
 		return nil, "invalid", &retryableError{fmt.Errorf("malformed answer: %w", err)}
 	case code == "200":
+		p.AsOf = asOf
 		return p, "ok", nil
 	case code == "400":
 		return nil, "rejected", fmt.Errorf("%w: code 400 %s", ErrRejected, truncate(msg, 100))

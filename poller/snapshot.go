@@ -36,6 +36,7 @@ type snapshot struct {
 	Warned         []string  `json:"warned,omitempty"`
 	WarnedDeadline string    `json:"warnedDeadline,omitempty"`
 	UpdatedAt      time.Time `json:"updatedAt"`
+	ObservedAt     time.Time `json:"observedAt,omitzero"`
 }
 
 // fingerprint is a hash of the normalized record: the state the
@@ -165,6 +166,14 @@ const maxCASRetries = 5
 // concurrency; fence (may be nil) is called before each publish. It returns
 // the events JetStream stored as new.
 func (d *Detector) Observe(ctx context.Context, source, listType string, rec Record, raw json.RawMessage, fence func() error) ([]Event, error) {
+	return d.ObserveAt(ctx, source, listType, rec, raw, time.Time{}, fence)
+}
+
+// ObserveAt is Observe for an observation made at asOf (when the page was
+// requested, or the notification first received): an observation older
+// than the stored one that disagrees with it is stale and ignored, so a
+// poll page read before a pushed change cannot revert it (A, B, A, B).
+func (d *Detector) ObserveAt(ctx context.Context, source, listType string, rec Record, raw json.RawMessage, asOf time.Time, fence func() error) ([]Event, error) {
 	key := snapshotKey(source, rec.DisputeID)
 	var out []Event
 	for try := 0; ; try++ {
@@ -172,7 +181,7 @@ func (d *Detector) Observe(ctx context.Context, source, listType string, rec Rec
 		if err != nil {
 			return out, err
 		}
-		next, events, err := d.decide(source, listType, rec, raw, prev)
+		next, events, err := d.decide(source, listType, rec, raw, prev, asOf)
 		if err != nil || next == nil {
 			return out, err
 		}
@@ -249,9 +258,12 @@ func (d *Detector) save(ctx context.Context, key string, s *snapshot, exists boo
 
 // decide returns the next snapshot and the events leading to it, or a nil
 // snapshot when nothing is to be published or stored.
-func (d *Detector) decide(source, listType string, rec Record, raw json.RawMessage, prev *snapshot) (*snapshot, []Event, error) {
+func (d *Detector) decide(source, listType string, rec Record, raw json.RawMessage, prev *snapshot, asOf time.Time) (*snapshot, []Event, error) {
 	now, warnings := d.clock()
 	fp := fingerprint(rec)
+	if prev != nil && prev.Fingerprint != fp && !asOf.IsZero() && asOf.Before(prev.ObservedAt) {
+		return nil, nil, nil // stale: a newer state is already recorded
+	}
 	var next snapshot
 	var events []Event
 	emit := func(typ string, changes []string, threshold string, parts ...string) error {
@@ -319,6 +331,9 @@ func (d *Detector) decide(source, listType string, rec Record, raw json.RawMessa
 		return nil, nil, nil
 	}
 	next.UpdatedAt = now.UTC()
+	if asOf.After(next.ObservedAt) {
+		next.ObservedAt = asOf
+	}
 	return &next, events, nil
 }
 

@@ -360,7 +360,7 @@ func (p *Poller) observePage(ctx context.Context, s *ScanStats, listType string,
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			res[i].events, res[i].err = p.detector.Observe(ctx, p.cfg.Source, listType, pg.Records[i], pg.Raw[i], p.fence)
+			res[i].events, res[i].err = p.detector.ObserveAt(ctx, p.cfg.Source, listType, pg.Records[i], pg.Raw[i], pg.AsOf, p.fence)
 		})
 	}
 	wg.Wait()
