@@ -410,4 +410,3 @@ func truncateForDisplay(b []byte) string {
 	}
 	return string(b[:n]) + fmt.Sprintf("... (%d bytes)", len(b))
 }
-

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/disputesync/disputesync/internal/embedded"
@@ -96,7 +97,9 @@ func runDev(ctx context.Context, e env, c *config, o *options, f devFlags) error
 	if err := applyFaults(sb, f.faults); err != nil {
 		return err
 	}
-	sandboxAddr, waitSandbox, err := serveHTTP(ctx, f.sandboxAddr, sb, log, "sandbox")
+	var webhookURL atomic.Value
+	webhookURL.Store("")
+	sandboxAddr, waitSandbox, err := serveHTTP(ctx, f.sandboxAddr, sandboxHandler(sb, func() string { return webhookURL.Load().(string) }), log, "sandbox")
 	if err != nil {
 		return fmt.Errorf("%w (choose another with --sandbox-addr)", err)
 	}
@@ -113,6 +116,9 @@ func runDev(ctx context.Context, e env, c *config, o *options, f devFlags) error
 	if err != nil {
 		return err
 	}
+	if sys.webhookAddr != "" {
+		webhookURL.Store("http://" + sys.webhookAddr)
+	}
 	ids := sb.SampleIDs()
 	dispute := "<alipay dispute id>"
 	if len(ids.Alipay) > 0 {
@@ -124,7 +130,7 @@ disputesync dev is up (%.1fs)
   Redis             %s
   sandbox           %s   (control API: %s/_sandbox/ids)
   metrics           http://%s/metrics   /healthz   /readyz
-  webhooks          %s
+  webhooks          %s   (push one: curl -X POST %s/_sandbox/notify -d '{"kind":"disputeapi","disputeId":"<id>","type":"CHARGEBACK"}')
   subjects          %s.events.>  %s.actions.>  %s.results.>  %s.dlq.>
 
 Watch events and results:
@@ -137,7 +143,7 @@ or with the nats CLI:
   nats --server %s pub %s.actions.alipay.accept_dispute '{"disputeRequestId":"dev-0001","disputeId":"%s"}' -H Nats-Msg-Id:dev-0001
 
 Ctrl-C stops everything.
-`, time.Since(start).Seconds(), ns.URL(), storeDir, redisNote, sbURL, sbURL, sys.metricsAddr, webhookLine(sys),
+`, time.Since(start).Seconds(), ns.URL(), storeDir, redisNote, sbURL, sbURL, sys.metricsAddr, webhookLine(sys), sbURL,
 		c.Prefix, c.Prefix, c.Prefix, c.Prefix, ns.URL(), ns.URL(), dispute, ns.URL(), c.Prefix, dispute)
 
 	<-ctx.Done()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/disputesync/disputesync/sandbox"
@@ -15,6 +16,7 @@ type sandboxFlags struct {
 	tick     time.Duration
 	keys     bool
 	faults   []string
+	webhook  string
 }
 
 func sandboxCmd() *subcommand {
@@ -34,6 +36,7 @@ effects, faults). It signs and verifies with fixed, published test keys
 			o.integer(&f.seed, "seed", 1, "generator seed")
 			o.duration(&f.tick, "tick", 10*time.Second, "the living population's clock: disputes are created and change every tick (0: static)")
 			o.multi(&f.faults, "fault", "SPEC", "inject faults: provider[.endpoint]:key=value,... with keys error, throttle, timeout, applyThenFail, malformed, unavailable (rates 0..1), latency, rateLimit; e.g. alipay.acceptDispute:error=0.2,latency=150ms")
+			o.str(&f.webhook, "webhook-url", "URL", "http://127.0.0.1:8087", "where POST /_sandbox/notify delivers notifications by default (disputesync's --webhook-addr)")
 			o.boolean(&f.keys, "print-test-keys", "print the published test keys and exit")
 			o.logFlags(c)
 		},
@@ -50,7 +53,7 @@ effects, faults). It signs and verifies with fixed, published test keys
 			if err := applyFaults(sb, f.faults); err != nil {
 				return err
 			}
-			addr, wait, err := serveHTTP(ctx, f.addr, sb, log, "sandbox")
+			addr, wait, err := serveHTTP(ctx, f.addr, sandboxHandler(sb, func() string { return f.webhook }), log, "sandbox")
 			if err != nil {
 				return err
 			}
@@ -70,4 +73,16 @@ func applyFaults(sb *sandbox.Server, specs []string) error {
 		sb.SetFaults(provider, endpoint, faults)
 	}
 	return nil
+}
+
+// sandboxHandler mounts the notification sender's control endpoint beside
+// the sandbox; webhookURL is read at each request, because dev learns it
+// only once its webhook listens.
+func sandboxHandler(sb *sandbox.Server, webhookURL func() string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", sb)
+	mux.HandleFunc("/_sandbox/notify", func(w http.ResponseWriter, r *http.Request) {
+		sb.NotifyHandler(webhookURL())(w, r)
+	})
+	return mux
 }

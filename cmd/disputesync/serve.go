@@ -13,7 +13,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/disputesync/disputesync/internal/topology"
@@ -27,6 +26,7 @@ type readiness struct {
 	js    jetstream.JetStream
 	rdb   redis.UniversalClient
 	names topology.Names
+	m     *metrics.Metrics
 
 	mu      sync.Mutex
 	checked time.Time
@@ -61,7 +61,24 @@ func (r *readiness) check(ctx context.Context) (bool, map[string]string) {
 		res["streams"] = "unknown"
 	}
 	r.checked, r.last = time.Now(), res
+	for component, v := range res {
+		r.m.SetReady(component, v == "ok")
+	}
 	return ready(res), res
+}
+
+// watch keeps disputesync_ready current between probes.
+func (r *readiness) watch(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		r.check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func ready(res map[string]string) bool {
@@ -76,7 +93,7 @@ func ready(res map[string]string) bool {
 // serveMetrics serves /metrics, /healthz and /readyz until ctx ends.
 func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, r *readiness, log *slog.Logger) (string, func() error, error) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")

@@ -96,7 +96,9 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 		}()
 	}
 
-	addr, waitMetrics, err := serveMetrics(ctx, c.MetricsAddr, s.m, &readiness{nc: s.nc, js: s.js, rdb: s.rdb, names: s.names}, log)
+	s.m.WatchConsumers(s.js, []metrics.ConsumerTarget{{Stream: s.names.ActionsStream(), Consumer: s.names.WorkerConsumer()}})
+	ready := &readiness{nc: s.nc, js: s.js, rdb: s.rdb, names: s.names, m: s.m}
+	addr, waitMetrics, err := serveMetrics(ctx, c.MetricsAddr, s.m, ready, log)
 	if err != nil {
 		cancel()
 		closeAll()
@@ -104,6 +106,7 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	}
 	s.metricsAddr = addr
 	start("metrics", func(context.Context) error { return waitMetrics() })
+	start("readiness", func(ctx context.Context) error { ready.watch(ctx); return nil })
 
 	if slices.Contains(c.Roles, "worker") {
 		obj, err := s.js.ObjectStore(ctx, s.names.EvidenceBucket())
@@ -128,8 +131,16 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 			closeAll()
 			return nil, nil, err
 		}
+		// Known series start at 0, so the first dead letter or rejection
+		// is an increase Prometheus can see.
+		s.m.Preset(metrics.Known{
+			Actions:          metrics.ActionsFromKeys(mux.Registered()),
+			DLQReasons:       []string{worker.ReasonInvalid, worker.ReasonRule, worker.ReasonInconsistent, worker.ReasonRetriesExhausted, worker.ReasonNotConfigured},
+			WebhookProviders: []string{"alipay", "alipayplus", "disputeapi"},
+		})
 		start("worker", w.Run)
 	}
+	var detector *poller.Detector
 	if slices.Contains(c.Roles, "poller") {
 		p, err := poller.New(poller.Config{
 			Source: "disputeapi", BaseURL: c.DisputeAPIURL, Token: cr.disputeAPIToken, RateLimit: c.PollRateLimit,
@@ -141,10 +152,11 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 			closeAll()
 			return nil, nil, err
 		}
+		detector = p.Detector()
 		start("poller", p.Run)
 	}
 	if slices.Contains(c.Roles, "webhook") {
-		addr, run, err := startWebhook(ctx, s, cr)
+		addr, run, err := startWebhook(ctx, s, cr, detector)
 		if err != nil {
 			cancel()
 			closeAll()
