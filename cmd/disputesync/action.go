@@ -83,6 +83,7 @@ Exit status: 0 succeeded, 3 failed, 4 rejected (locally or by the worker),
 			o.boolean(&f.json, "json", "print the result as JSON")
 			o.boolean(&f.dryRun, "dry-run", "validate and print the command without publishing it")
 			o.connectionFlags(c)
+			o.providerFlags(c)
 			o.logFlags(c)
 		},
 		run: func(ctx context.Context, e env, c *config, _ *options, args []string) error {
@@ -148,8 +149,8 @@ func runAction(ctx context.Context, e env, c *config, f actionFlags, args []stri
 	if f.dryRun {
 		fmt.Fprintf(e.stdout, "would publish to %s (Nats-Msg-Id: %s):\n", subject, cmd.DisputeRequestID)
 		pretty, _ := json.MarshalIndent(cmd, "", "  ")
-		fmt.Fprintf(e.stdout, "%s\n", truncateForDisplay(pretty))
-		return nil
+		fmt.Fprintf(e.stdout, "%s\n\n", truncateForDisplay(pretty))
+		return dryRun(ctx, e, c, provider, action, cmd)
 	}
 	if f.requestID == "" {
 		fmt.Fprintf(e.stderr, "disputeRequestId: %s\n", cmd.DisputeRequestID)

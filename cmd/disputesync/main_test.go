@@ -231,3 +231,23 @@ func awaitBanner(t *testing.T, out, errOut *syncBuffer, done chan int) (natsURL,
 		time.Sleep(20 * time.Millisecond) // polling another goroutine's output
 	}
 }
+
+// --dry-run shows the signed provider request with credentials masked, and
+// publishes nothing (no NATS is reachable on the port it is given).
+func TestActionDryRunShowsTheProviderRequest(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCLI(t, noEnv, "action", "alipay", "accept_dispute", "--dispute-id", "2024010121013101637705928564",
+		"--request-id", "dry-1", "--nats-url", "nats://127.0.0.1:1", "--dry-run")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"would publish to disputes.actions.alipay.accept_dispute", "POST /ams/api/v1/payments/acceptDispute",
+		"Signature: [masked]", "Client-Id: SANDBOX_ALIPAY_CLIENT", `{"disputeId":"2024010121013101637705928564"}`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "signature=") {
+		t.Errorf("dry run shows a signature:\n%s", out)
+	}
+}

@@ -160,9 +160,15 @@ func providerMux(c *config, cr *credentials, rdb redis.UniversalClient, names to
 		cl.Register(mux)
 	}
 	if cr.alipayPlusOK {
+		// Without Redis (a dry run) there is no escalation ledger: the
+		// provider's own rules still apply.
+		var ledger alipayplus.Ledger
+		if rdb != nil {
+			ledger = alipayplus.NewRedisLedger(rdb, names)
+		}
 		cl, err := alipayplus.New(alipayplus.Config{BaseURL: c.AlipayPlusURL, ClientID: cr.alipayPlusID, PrivateKey: cr.alipayPlusKey,
 			ProviderPublicKey: cr.alipayPlusPub, Timeout: c.ProviderTimeout, RateLimit: c.ProviderRateLimit,
-			Evidence: ev, Metrics: m, Logger: log, Ledger: alipayplus.NewRedisLedger(rdb, names),
+			Evidence: ev, Metrics: m, Logger: log, Ledger: ledger,
 			SpecialMerchants: c.SpecialMerchants})
 		if err != nil {
 			return nil, err
