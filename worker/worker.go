@@ -102,6 +102,9 @@ func (w *Worker) Store() *Store { return w.store }
 // redelivery.
 func (w *Worker) Run(ctx context.Context) error {
 	cons, err := w.cfg.JS.Consumer(ctx, w.cfg.Names.ActionsStream(), w.cfg.Names.WorkerConsumer())
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped while starting: a shutdown, not a failure
+	}
 	if err != nil {
 		return fmt.Errorf("worker: consumer %s: %w (run disputesync setup)", w.cfg.Names.WorkerConsumer(), err)
 	}
@@ -234,8 +237,11 @@ func (w *Worker) handle(ctx, runCtx context.Context, msg jetstream.Msg, maxDeliv
 }
 
 func idempotencyLabel(s ClaimStatus) string {
-	if s == TakenOver {
+	switch s {
+	case TakenOver:
 		return string(Claimed)
+	case Replay:
+		return "replayed" // the label CONTRACT section 4 names
 	}
 	return string(s)
 }
@@ -369,7 +375,7 @@ func (w *Worker) finish(ctx context.Context, d *delivery, res *Result, owner str
 		w.ack(ctx, d)
 		return
 	}
-	if err := w.publishResult(ctx, d.provider, d.action, d.id, body, d.id); err != nil {
+	if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, d.id); err != nil {
 		w.log.Error("could not publish the result; command will be redelivered", "disputeRequestId", d.id, "err", err)
 		w.nak(d, w.backoff(1))
 		return
@@ -392,23 +398,25 @@ func (w *Worker) finish(ctx context.Context, d *delivery, res *Result, owner str
 
 // replay answers a command that is already done.
 func (w *Worker) replay(ctx context.Context, d *delivery, claim Claim) {
-	switch {
-	case !claim.Published:
+	if !claim.Published {
 		// The holder finished but its result may not have reached JetStream:
 		// publish it now, as the original (the Nats-Msg-Id dedups).
-		if err := w.publishResult(ctx, d.provider, d.action, d.id, claim.Result, d.id); err != nil {
+		dup, err := w.publishResult(ctx, d.provider, d.action, d.id, claim.Result, d.id)
+		if err != nil {
 			w.nak(d, w.backoff(1))
 			return
 		}
 		_ = w.store.MarkPublished(ctx, d.id)
 		var res Result
-		if json.Unmarshal(claim.Result, &res) == nil {
+		// Counted once: only if it was not in the stream already.
+		if !dup && json.Unmarshal(claim.Result, &res) == nil {
 			w.m.Actions.WithLabelValues(d.provider, d.action, res.Outcome).Inc()
 		}
-	case claim.Seq == d.meta.Sequence.Stream:
-		// A redelivery of the very message that completed it (its ack was
-		// lost): nothing new to say.
-	default:
+	}
+	// A redelivery of the very message that completed it (its ack was
+	// lost) has nothing new to say; any other message, a republish, still
+	// gets its replayed answer (CONTRACT section 2).
+	if claim.Seq != d.meta.Sequence.Stream {
 		var res Result
 		if err := json.Unmarshal(claim.Result, &res); err != nil {
 			w.log.Error("stored result is unreadable", "disputeRequestId", d.id, "err", err)
@@ -418,7 +426,7 @@ func (w *Worker) replay(ctx context.Context, d *delivery, claim Claim) {
 		res.Replayed = true
 		body, _ := json.Marshal(res)
 		msgID := d.id + ":replay:" + strconv.FormatUint(d.meta.Sequence.Stream, 10)
-		if err := w.publishResult(ctx, d.provider, d.action, d.id, body, msgID); err != nil {
+		if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, msgID); err != nil {
 			w.nak(d, w.backoff(1))
 			return
 		}
@@ -443,7 +451,7 @@ func (w *Worker) reject(ctx context.Context, d *delivery, code, message, reason 
 		id = "unknown"
 	}
 	msgID := id + ":" + reason + ":" + strconv.FormatUint(d.meta.Sequence.Stream, 10)
-	if err := w.publishResult(ctx, resultToken(d.provider), resultToken(d.action), d.id, body, msgID); err != nil {
+	if _, err := w.publishResult(ctx, resultToken(d.provider), resultToken(d.action), d.id, body, msgID); err != nil {
 		w.log.Error("could not publish a rejection; command will be redelivered", "err", err)
 		w.nak(d, w.backoff(1))
 		return
@@ -468,7 +476,7 @@ func (w *Worker) giveUp(ctx context.Context, d *delivery, code, message string) 
 	res := w.newResult(d, decision{outcome: Failed, code: code, message: message}, 0)
 	body, _ := json.Marshal(res)
 	msgID := d.id + ":giveup:" + strconv.FormatUint(d.meta.Sequence.Stream, 10)
-	if err := w.publishResult(ctx, d.provider, d.action, d.id, body, msgID); err != nil {
+	if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, msgID); err != nil {
 		w.log.Error("could not publish a failure on the last delivery", "disputeRequestId", d.id, "err", err)
 	}
 	if err := w.deadLetter(ctx, d, ReasonRetriesExhausted, code+": "+message); err != nil {
@@ -489,7 +497,9 @@ func resultToken(s string) string {
 	return s
 }
 
-func (w *Worker) publishResult(ctx context.Context, provider, action, id string, body []byte, msgID string) error {
+// publishResult stores a result in JetStream; duplicate reports that the
+// stream already held one with this Nats-Msg-Id.
+func (w *Worker) publishResult(ctx context.Context, provider, action, id string, body []byte, msgID string) (duplicate bool, err error) {
 	m := nats.NewMsg(w.cfg.Names.ResultSubject(provider, action))
 	m.Data = body
 	m.Header.Set(HeaderMsgID, msgID)
@@ -498,8 +508,11 @@ func (w *Worker) publishResult(ctx context.Context, provider, action, id string,
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := w.cfg.JS.PublishMsg(pctx, m)
-	return err
+	ack, err := w.cfg.JS.PublishMsg(pctx, m)
+	if err != nil {
+		return false, err
+	}
+	return ack.Duplicate, nil
 }
 
 func (w *Worker) deadLetter(ctx context.Context, d *delivery, reason, detail string) error {
