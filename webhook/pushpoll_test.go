@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/disputesync/disputesync/docs"
 	"github.com/disputesync/disputesync/internal/topology"
 	"github.com/disputesync/disputesync/poller"
 	"github.com/disputesync/disputesync/sandbox"
@@ -51,8 +52,8 @@ func TestPushAndPoll(t *testing.T) {
 		t.Fatalf("first cycle: %v", err)
 	}
 
-	// Change every open dispute (a second chargeback or a closing), pushing
-	// half of them, while the poller keeps cycling.
+	// Change every dispute (a second chargeback, a closing, a reopening),
+	// pushing half of them, while the poller keeps cycling.
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -77,12 +78,17 @@ func TestPushAndPoll(t *testing.T) {
 	pushed := 0
 	for i, r := range b.sb.Disputes() {
 		id := r.Disputes.DisputesID
-		if r.Disputes.DisputesStatus == "closed" {
-			continue
-		}
-		if i%3 == 0 {
+		switch {
+		case r.Disputes.DisputesStatus == "closed":
+			// A closed dispute reopens with a second chargeback.
+			b.sb.UpdateDispute(id, func(r *sandbox.Record) {
+				n, _ := strconv.Atoi(r.Disputes.DisputesTimes)
+				r.Disputes.DisputesTimes = strconv.Itoa(n + 1)
+				r.Disputes.DisputesStatus = "open"
+			})
+		case i%3 == 0:
 			b.sb.CloseDispute(id)
-		} else {
+		default:
 			b.sb.UpdateDispute(id, func(r *sandbox.Record) {
 				n, _ := strconv.Atoi(r.Disputes.DisputesTimes)
 				r.Disputes.DisputesTimes = strconv.Itoa(n + 1)
@@ -193,6 +199,10 @@ func allEvents(t *testing.T, ctx context.Context, js jetstream.JetStream, names 
 			var ev poller.Event
 			if err := json.Unmarshal(m.Data(), &ev); err != nil {
 				t.Fatal(err)
+			}
+			// Issue 8: the published schemas must accept every real event.
+			if err := docs.ValidateMessage(names.Prefix(), m.Subject(), m.Headers(), m.Data()); err != nil {
+				t.Fatalf("event does not match docs/schemas: %v\n%s", err, m.Data())
 			}
 			out = append(out, ev)
 			got++
