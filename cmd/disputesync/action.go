@@ -158,8 +158,19 @@ func runAction(ctx context.Context, e env, c *config, f actionFlags, args []stri
 	if err := connect(); err != nil {
 		return err
 	}
-	// Listen before publishing, so the result cannot slip past.
-	results, stop, err := watchResult(ctx, js, names, provider, action, cmd.DisputeRequestID, time.Now().Add(-time.Second))
+	// Listen before publishing, so the result cannot slip past, and only to
+	// results stored after this point: an earlier command with the same
+	// disputeRequestId (other content, published without Nats-Msg-Id) has
+	// its own result there, which is not this command's.
+	rs, err := js.Stream(ctx, names.ResultsStream())
+	if err != nil {
+		return fmt.Errorf("results stream %s: %w (run disputesync setup)", names.ResultsStream(), err)
+	}
+	info, err := rs.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("results stream %s: %w", names.ResultsStream(), err)
+	}
+	results, stop, err := watchResult(ctx, js, names, provider, action, cmd.DisputeRequestID, info.State.LastSeq+1)
 	if err != nil {
 		return err
 	}
@@ -175,7 +186,7 @@ func runAction(ctx context.Context, e env, c *config, f actionFlags, args []stri
 	if ack.Duplicate {
 		fmt.Fprintf(e.stderr, "warning: JetStream dropped this publish as a duplicate: a command with disputeRequestId %s was published within the duplicate window; waiting for that command's result\n", cmd.DisputeRequestID)
 		stop()
-		results, stop, err = watchResult(ctx, js, names, provider, action, cmd.DisputeRequestID, time.Time{})
+		results, stop, err = watchResult(ctx, js, names, provider, action, cmd.DisputeRequestID, 0)
 		if err != nil {
 			return err
 		}
@@ -349,13 +360,15 @@ func mimeOf(ext string) string {
 	return "application/octet-stream"
 }
 
-// watchResult follows the results of one action from a start time (zero:
-// from the beginning) and delivers the first whose Dispute-Request-Id is id.
-func watchResult(ctx context.Context, js jetstream.JetStream, names topology.Names, provider, action, id string, from time.Time) (<-chan worker.Result, func(), error) {
+// watchResult follows the results of one action from a stream sequence
+// (0: from the beginning) and delivers the first whose Dispute-Request-Id is
+// id. A sequence, unlike a start time, neither depends on the clocks of this
+// machine and the server agreeing nor reaches back to older results.
+func watchResult(ctx context.Context, js jetstream.JetStream, names topology.Names, provider, action, id string, fromSeq uint64) (<-chan worker.Result, func(), error) {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{names.ResultSubject(provider, action)}}
-	if !from.IsZero() {
-		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
-		cfg.OptStartTime = &from
+	if fromSeq > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = fromSeq
 	}
 	cons, err := js.OrderedConsumer(ctx, names.ResultsStream(), cfg)
 	if err != nil {

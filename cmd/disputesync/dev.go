@@ -134,17 +134,17 @@ disputesync dev is up (%.1fs)
   subjects          %s.events.>  %s.actions.>  %s.results.>  %s.dlq.>
 
 Watch events and results:
-  go run ./cmd/disputesync tail --nats-url %s --results
+  go run ./cmd/disputesync tail --nats-url %s --prefix %s --results
 
 Accept a sandbox dispute:
-  go run ./cmd/disputesync action alipay accept_dispute --nats-url %s --dispute-id %s
+  go run ./cmd/disputesync action alipay accept_dispute --nats-url %s --dispute-id %s --prefix %s
 
 or with the nats CLI:
   nats --server %s pub %s.actions.alipay.accept_dispute '{"disputeRequestId":"dev-0001","disputeId":"%s"}' -H Nats-Msg-Id:dev-0001
 
 Ctrl-C stops everything.
 `, time.Since(start).Seconds(), ns.URL(), storeDir, redisNote, sbURL, sbURL, sys.metricsAddr, webhookLine(sys), sbURL,
-		c.Prefix, c.Prefix, c.Prefix, c.Prefix, ns.URL(), ns.URL(), dispute, ns.URL(), c.Prefix, dispute)
+		c.Prefix, c.Prefix, c.Prefix, c.Prefix, ns.URL(), c.Prefix, ns.URL(), dispute, c.Prefix, ns.URL(), c.Prefix, dispute)
 
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "stopping...")
