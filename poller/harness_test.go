@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/disputesync/disputesync/docs"
 	"github.com/disputesync/disputesync/internal/testenv"
 	"github.com/disputesync/disputesync/internal/topology"
 	"github.com/disputesync/disputesync/metrics"
@@ -29,8 +30,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain()) // a poller process for TestRestartKill
 	}
-	testenv.Main(m)
+	testenv.Main(m, reportSchemas)
 }
+
+// reportSchemas prints how many real events the schemas checked.
+func reportSchemas() { fmt.Printf("schemas: validated %v\n", docs.Validated()) }
 
 // harness is one test's world: real NATS (testenv), the provider sandbox
 // behind an httptest server, and a hook that runs on every list call (to
@@ -153,6 +157,10 @@ func (h *harness) events(t *testing.T) []Event {
 			}
 			if msg.Subject() != h.env.Names.EventSubject(ev.Source, ev.Type) {
 				t.Fatalf("event %s on subject %s", ev.Type, msg.Subject())
+			}
+			// Issue 8: the published schemas must accept every real event.
+			if err := docs.ValidateMessage(h.env.Prefix, msg.Subject(), msg.Headers(), msg.Data()); err != nil {
+				t.Fatalf("event %d does not match docs/schemas: %v\n%s", len(out), err, msg.Data())
 			}
 			out = append(out, ev)
 		}

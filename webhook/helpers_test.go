@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/disputesync/disputesync/docs"
 	"github.com/disputesync/disputesync/handlers/alipayplus"
 	"github.com/disputesync/disputesync/internal/alipaysig"
 	"github.com/disputesync/disputesync/internal/testenv"
@@ -24,7 +26,9 @@ import (
 	"github.com/disputesync/disputesync/webhook"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	testenv.Main(m, func() { fmt.Printf("schemas: validated %v\n", docs.Validated()) })
+}
 
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -148,6 +152,10 @@ func events(t *testing.T, js jetstream.JetStream, names topology.Names) []poller
 		}
 		if m.Header.Get("Nats-Msg-Id") != ev.ID || m.Header.Get("Dispute-Id") != ev.Subject {
 			t.Fatalf("event %d headers %v do not match id %s subject %s", seq, m.Header, ev.ID, ev.Subject)
+		}
+		// Issue 8: the published schemas must accept every real event.
+		if err := docs.ValidateMessage(names.Prefix(), m.Subject, m.Header, m.Data); err != nil {
+			t.Fatalf("event %d does not match docs/schemas: %v\n%s", seq, err, m.Data)
 		}
 		out = append(out, ev)
 	}

@@ -126,9 +126,14 @@ func (e *Env) cleanup(t testing.TB) {
 	_ = e.Redis.Close()
 }
 
-// Main runs a package's tests and then stops the servers testenv started.
-func Main(m *testing.M) {
+// Main runs a package's tests, then the given reports (e.g. how many
+// messages were checked against the schemas), then stops the servers
+// testenv started.
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	stopAll()
 	os.Exit(code)
 }
