@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/params"
 	"github.com/disputesync/disputesync/handlers/internal/providerhttp"
 )
 
@@ -66,7 +67,7 @@ type body struct {
 // request is a validated command.
 type request struct {
 	body       body
-	attachment *attachment // upload_document only
+	attachment *params.Attachment // upload_document only
 }
 
 // Validate checks the command against the field rules; no I/O.
@@ -89,24 +90,24 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 	var err error
 	switch a.name {
 	case "abandon":
-		_, err = decodeObject(cmd.Params, "params")
+		_, err = params.Decode(cmd.Params, "params")
 	case "upload_document":
 		err = parseUpload(cmd.Params, req)
 	case "remove_document":
-		var p *object
-		if p, err = decodeObject(cmd.Params, "params", "document_id"); err != nil {
+		var p *params.Object
+		if p, err = params.Decode(cmd.Params, "params", "document_id"); err != nil {
 			return nil, err
 		}
-		if req.body.DocumentID, err = p.str("document_id", true); err == nil {
-			err = checkID(p.field("document_id"), req.body.DocumentID, MaxDocumentIDChars)
+		if req.body.DocumentID, err = p.Str("document_id", true); err == nil {
+			err = checkID(p.Field("document_id"), req.body.DocumentID, MaxDocumentIDChars)
 		}
 	case "submit_defense":
-		var p *object
-		if p, err = decodeObject(cmd.Params, "params", "comment"); err != nil {
+		var p *params.Object
+		if p, err = params.Decode(cmd.Params, "params", "comment"); err != nil {
 			return nil, err
 		}
-		if req.body.Comment, err = p.str("comment", true); err == nil {
-			err = checkComment(p.field("comment"), req.body.Comment)
+		if req.body.Comment, err = p.Str("comment", true); err == nil {
+			err = checkComment(p.Field("comment"), req.body.Comment)
 		}
 	}
 	if err != nil {
@@ -116,27 +117,27 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 }
 
 func parseUpload(raw json.RawMessage, req *request) error {
-	p, err := decodeObject(raw, "params", "file_name", "content_type", "content", "contentRef")
+	p, err := params.Decode(raw, "params", "file_name", "content_type", "content", "contentRef")
 	if err != nil {
 		return err
 	}
 	b := &req.body
-	if b.FileName, err = p.str("file_name", true); err != nil {
+	if b.FileName, err = p.Str("file_name", true); err != nil {
 		return err
 	}
-	if err := checkText(p.field("file_name"), b.FileName, MaxFileNameChars); err != nil {
+	if err := params.CheckText(p.Field("file_name"), b.FileName, MaxFileNameChars); err != nil {
 		return err
 	}
 	if strings.ContainsAny(b.FileName, `/\`) || b.FileName == "." || b.FileName == ".." {
-		return handlers.Invalid(p.field("file_name"), "must be a file name, not a path")
+		return handlers.Invalid(p.Field("file_name"), "must be a file name, not a path")
 	}
-	if b.ContentType, err = p.str("content_type", true); err != nil {
+	if b.ContentType, err = p.Str("content_type", true); err != nil {
 		return err
 	}
 	if !slices.Contains(ContentTypes, b.ContentType) {
-		return handlers.Invalid(p.field("content_type"), "must be one of %s", strings.Join(ContentTypes, ", "))
+		return handlers.Invalid(p.Field("content_type"), "must be one of %s", strings.Join(ContentTypes, ", "))
 	}
-	req.attachment, err = parseAttachment(p)
+	req.attachment, err = params.ParseAttachment(p)
 	return err
 }
 
@@ -144,7 +145,7 @@ func checkID(field, id string, maxChars int) error {
 	if id == "" {
 		return handlers.Invalid(field, "is required")
 	}
-	return checkText(field, id, maxChars)
+	return params.CheckText(field, id, maxChars)
 }
 
 // checkComment allows line breaks and tabs in free text, no other control
@@ -175,7 +176,7 @@ func (a *action) Apply(ctx context.Context, call *handlers.Call) (*handlers.Resp
 	}
 	var content []byte
 	if req.attachment != nil {
-		if content, req.body.Content, err = req.attachment.load(ctx, a.c.cfg.Evidence); err != nil {
+		if content, req.body.Content, err = req.attachment.Load(ctx, a.c.cfg.Evidence); err != nil {
 			return nil, fmt.Errorf("disputeapi %s: %w", a.name, err)
 		}
 		if call.Recover {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/params"
 )
 
 // Path operations of the Dispute REST service.
@@ -50,8 +51,8 @@ type upload struct {
 
 // request is a validated command.
 type request struct {
-	file       *upload     // upload_file only; Content is empty when att is a reference
-	attachment *attachment // upload_file only
+	file       *upload            // upload_file only; Content is empty when att is a reference
+	attachment *params.Attachment // upload_file only
 }
 
 // Validate checks the command against the documented field rules; no I/O.
@@ -71,32 +72,32 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 		return nil, err
 	}
 	if a.op != opUpload {
-		if _, err := decodeObject(cmd.Params, "params"); err != nil {
+		if _, err := params.Decode(cmd.Params, "params"); err != nil {
 			return nil, err
 		}
 		return &request{}, nil
 	}
-	p, err := decodeObject(cmd.Params, "params", "fileName", "fileType", "content", "contentRef")
+	p, err := params.Decode(cmd.Params, "params", "fileName", "fileType", "content", "contentRef")
 	if err != nil {
 		return nil, err
 	}
 	f := &upload{}
-	if f.FileName, err = p.str("fileName", true); err != nil {
+	if f.FileName, err = p.Str("fileName", true); err != nil {
 		return nil, err
 	}
-	if err := checkText(p.field("fileName"), f.FileName, MaxFileNameChars); err != nil {
+	if err := params.CheckText(p.Field("fileName"), f.FileName, MaxFileNameChars); err != nil {
 		return nil, err
 	}
 	if strings.ContainsAny(f.FileName, `/\`) || f.FileName == "." || f.FileName == ".." {
-		return nil, handlers.Invalid(p.field("fileName"), "must be a file name, not a path")
+		return nil, handlers.Invalid(p.Field("fileName"), "must be a file name, not a path")
 	}
-	if f.FileType, err = p.str("fileType", true); err != nil {
+	if f.FileType, err = p.Str("fileType", true); err != nil {
 		return nil, err
 	}
-	if err := checkFileType(p.field("fileType"), f.FileType); err != nil {
+	if err := checkFileType(p.Field("fileType"), f.FileType); err != nil {
 		return nil, err
 	}
-	att, err := parseAttachment(p)
+	att, err := params.ParseAttachment(p)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func checkID(field, id string) error {
 	if id == "" {
 		return handlers.Invalid(field, "is required")
 	}
-	if err := checkText(field, id, MaxIDChars); err != nil {
+	if err := params.CheckText(field, id, MaxIDChars); err != nil {
 		return err
 	}
 	if id == "." || id == ".." {
@@ -120,8 +121,8 @@ func checkID(field, id string) error {
 
 // checkFileType accepts a bare MIME type "type/subtype".
 func checkFileType(field, t string) error {
-	mt, params, err := mime.ParseMediaType(t)
-	if err != nil || len(params) != 0 || !strings.EqualFold(mt, t) || !strings.Contains(mt, "/") || len(t) > 2*maxFileTypeChars+1 {
+	mt, mtParams, err := mime.ParseMediaType(t)
+	if err != nil || len(mtParams) != 0 || !strings.EqualFold(mt, t) || !strings.Contains(mt, "/") || len(t) > 2*maxFileTypeChars+1 {
 		return handlers.Invalid(field, "must be a MIME type such as application/pdf")
 	}
 	return nil
@@ -140,7 +141,7 @@ func (a *action) Apply(ctx context.Context, call *handlers.Call) (*handlers.Resp
 	}
 	var body []byte
 	if req.file != nil {
-		if req.file.Content, err = req.attachment.load(ctx, a.c.cfg.Evidence); err != nil {
+		if req.file.Content, err = req.attachment.Base64(ctx, a.c.cfg.Evidence); err != nil {
 			return nil, fmt.Errorf("ingenico %s: %w", a.name, err)
 		}
 		if body, err = json.Marshal(req.file); err != nil {

@@ -2,17 +2,15 @@ package alipayclient
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/params"
 )
 
 // Base64Len is the length of the standard Base64 encoding of n bytes.
@@ -34,7 +32,7 @@ func ParseRef(field string, raw json.RawMessage, maxChars int) (*handlers.Conten
 		return nil, err
 	}
 	if ref.Digest != "" {
-		if _, err := decodeDigest(ref.Digest); err != nil {
+		if _, err := params.DecodeDigest(ref.Digest); err != nil {
 			return nil, handlers.Invalid(o.Field("digest"), "must be SHA-256=<base64url of 32 bytes>")
 		}
 	}
@@ -53,20 +51,6 @@ func ParseRef(field string, raw json.RawMessage, maxChars int) (*handlers.Conten
 		ref.Size = size
 	}
 	return ref, nil
-}
-
-// decodeDigest reads "SHA-256=<base64url>", padded or not, as the object
-// store writes it.
-func decodeDigest(d string) ([]byte, error) {
-	v, ok := strings.CutPrefix(d, "SHA-256=")
-	if !ok {
-		return nil, errors.New("not a SHA-256 digest")
-	}
-	sum, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
-	if err != nil || len(sum) != sha256.Size {
-		return nil, errors.New("bad SHA-256 digest")
-	}
-	return sum, nil
 }
 
 // LoadRef reads a referenced object through ev and returns it as standard
@@ -91,17 +75,8 @@ func LoadRef(ctx context.Context, ev handlers.Evidence, field string, ref *handl
 		}
 		return "", fmt.Errorf("reading evidence object %q: %w", ref.Name, err)
 	}
-	// The store checks these too; checking here keeps the promise whatever
-	// Evidence implementation is plugged in.
-	if ref.Size > 0 && int64(len(data)) != ref.Size {
-		return "", handlers.Invalid(field, "evidence object %q has %d bytes, the reference says %d", ref.Name, len(data), ref.Size)
-	}
-	if ref.Digest != "" {
-		want, err := decodeDigest(ref.Digest)
-		got := sha256.Sum256(data)
-		if err != nil || subtle.ConstantTimeCompare(want, got[:]) != 1 {
-			return "", handlers.Invalid(field, "evidence object %q does not match its digest", ref.Name)
-		}
+	if err := params.VerifyRef(field, ref, data); err != nil {
+		return "", err
 	}
 	if len(data) == 0 {
 		return "", handlers.Invalid(field, "evidence object %q is empty", ref.Name)
