@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -85,7 +86,20 @@ func (e *Env) Setup(t testing.TB, o topology.Options) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := topology.Setup(ctx, e.JS, e.Names, o); err != nil {
+	// The embedded test server has been seen (once in several CI runs, on
+	// a loaded machine) to answer "error creating store for stream"
+	// (10049) for a fresh stream; Setup is idempotent, so it is tried
+	// again, and said in the log.
+	for attempt := 1; ; attempt++ {
+		_, err := topology.Setup(ctx, e.JS, e.Names, o)
+		if err == nil {
+			return
+		}
+		var apiErr *jetstream.APIError
+		if attempt < 3 && errors.As(err, &apiErr) && apiErr.ErrorCode == streamStoreFailed {
+			t.Logf("testenv: setup attempt %d: %v; trying again", attempt, err)
+			continue
+		}
 		t.Fatalf("testenv: setup: %v", err)
 	}
 }
@@ -194,3 +208,6 @@ func Describe() string {
 }
 
 var sources []string
+
+// streamStoreFailed is nats-server's JSStreamStoreFailedF error code.
+const streamStoreFailed jetstream.ErrorCode = 10049
