@@ -97,7 +97,9 @@ func TestRestartKill(t *testing.T) {
 		var proc atomic.Pointer[os.Process]
 		var once sync.Once
 		killed := make(chan struct{})
-		stopAt := h.lists.Load() + 1 + rng.Int64N(40)
+		// A full-rescan chunk holds up to 40 pages and more disputes mean more
+		// of them, so the stop window grows with the population.
+		stopAt := h.lists.Load() + 1 + rng.Int64N(stopWindow(n))
 		var mu sync.Mutex
 		var calls []listCall
 		h.setHook(func(n int64, c listCall) {

@@ -66,7 +66,9 @@ func TestRestartResumes(t *testing.T) {
 	for i := range restarts {
 		cp := readCheckpoint(t, h)
 		ctx, cancel := context.WithCancel(testenv.Context(t))
-		stopAt := h.lists.Load() + 1 + rng.Int64N(40)
+		// A full-rescan chunk holds up to 40 pages and more disputes mean more
+		// of them, so the stop window grows with the population.
+		stopAt := h.lists.Load() + 1 + rng.Int64N(stopWindow(n))
 		var mu sync.Mutex
 		var calls []listCall
 		h.setHook(func(n int64, c listCall) {
@@ -112,3 +114,6 @@ func TestRestartResumes(t *testing.T) {
 	checkGroundTruth(t, h, h.events(t))
 	t.Logf("%d stops (%d resumed a full rescan at its cursor); %d list calls in all", restarts, resumed, h.lists.Load())
 }
+
+// stopWindow is how many list calls a run may make before it is stopped.
+func stopWindow(disputes int) int64 { return 40 + int64(disputes)/100 }
