@@ -2,17 +2,17 @@ package metrics
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/disputesync/disputesync/internal/promexpr"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -145,132 +145,34 @@ func tryLabels(get func([]string) error) bool {
 	return false
 }
 
-// dashboardExprs returns the expr of every target of every panel, rows'
-// nested panels included.
 func dashboardExprs(t *testing.T, file string) []string {
 	t.Helper()
-	b, err := os.ReadFile(file)
+	exprs, err := promexpr.DashboardExprs(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	type panel struct {
-		Title   string `json:"title"`
-		Targets []struct {
-			Expr string `json:"expr"`
-		} `json:"targets"`
-		Panels []json.RawMessage `json:"panels"`
-	}
-	var dash struct {
-		Panels []json.RawMessage `json:"panels"`
-	}
-	if err := json.Unmarshal(b, &dash); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	var out []string
-	var walk func([]json.RawMessage)
-	walk = func(raw []json.RawMessage) {
-		for _, r := range raw {
-			var p panel
-			if err := json.Unmarshal(r, &p); err != nil {
-				t.Fatalf("%s: %v", file, err)
-			}
-			for _, tg := range p.Targets {
-				if strings.TrimSpace(tg.Expr) == "" {
-					t.Errorf("%s: panel %q has an empty expression", file, p.Title)
-					continue
-				}
-				out = append(out, tg.Expr)
-			}
-			walk(p.Panels)
-		}
-	}
-	walk(dash.Panels)
-	return out
+	return exprs
 }
 
-// ruleExprs extracts `expr:` values from a rules file without a YAML
-// library: a plain or quoted scalar on the same line, or a block scalar
-// (| or >) made of the following, more indented lines.
 func ruleExprs(t *testing.T, file string) []string {
 	t.Helper()
-	f, err := os.Open(file)
+	exprs, err := promexpr.RuleExprs(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	return parseRuleExprs(t, f)
+	return exprs
 }
 
 func parseRuleExprs(t *testing.T, r io.Reader) []string {
 	t.Helper()
-	b, err := io.ReadAll(r)
+	exprs, err := promexpr.ParseRuleExprs(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(string(b), "\n")
-	var out []string
-	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		trimmed := strings.TrimLeft(line, " ")
-		trimmed = strings.TrimPrefix(trimmed, "- ")
-		if !strings.HasPrefix(trimmed, "expr:") {
-			continue
-		}
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		val := strings.TrimSpace(strings.TrimPrefix(trimmed, "expr:"))
-		if strings.HasPrefix(val, "|") || strings.HasPrefix(val, ">") {
-			var block []string
-			for i+1 < len(lines) {
-				next := lines[i+1]
-				if strings.TrimSpace(next) != "" && len(next)-len(strings.TrimLeft(next, " ")) <= indent {
-					break
-				}
-				block = append(block, strings.TrimSpace(next))
-				i++
-			}
-			val = strings.TrimSpace(strings.Join(block, " "))
-		} else if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') {
-			val = val[1 : len(val)-1]
-		}
-		if val == "" {
-			t.Errorf("%s: empty expr at line %d", rulesFile, i+1)
-			continue
-		}
-		out = append(out, val)
-	}
-	return out
+	return exprs
 }
 
-var (
-	promString = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|` + "`[^`]*`")
-	promBraces = regexp.MustCompile(`\{[^}]*\}|\[[^\]]*\]`)
-	promGroup  = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
-	promToken  = regexp.MustCompile(`[0-9][0-9a-zA-Z_.]*|[a-zA-Z_:][a-zA-Z0-9_:]*`)
-	promWords  = map[string]bool{"and": true, "or": true, "unless": true, "bool": true, "offset": true, "by": true,
-		"without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true, "inf": true, "nan": true,
-		"atan2": true}
-)
-
-// metricNames returns the metric names of a PromQL expression: what is left
-// after removing strings, label matchers, ranges, grouping clauses,
-// keywords, numbers and function names (identifiers followed by "(").
-func metricNames(expr string) []string {
-	s := promString.ReplaceAllString(expr, `""`)
-	s = promBraces.ReplaceAllString(s, " ")
-	s = promGroup.ReplaceAllString(s, " ")
-	var names []string
-	for _, loc := range promToken.FindAllStringIndex(s, -1) {
-		tok := s[loc[0]:loc[1]]
-		if tok[0] >= '0' && tok[0] <= '9' || promWords[strings.ToLower(tok)] {
-			continue
-		}
-		if rest := strings.TrimLeft(s[loc[1]:], " \t\n"); strings.HasPrefix(rest, "(") {
-			continue // a function
-		}
-		names = append(names, tok)
-	}
-	return names
-}
+func metricNames(expr string) []string { return promexpr.MetricNames(expr) }
 
 func TestMetricNames(t *testing.T) {
 	t.Parallel()

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/disputesync/disputesync/internal/promexpr"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -258,7 +259,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 			t.Errorf("%s: only %d expressions extracted", file, len(list))
 		}
 		for _, e := range list {
-			ns := promMetricNames(e)
+			ns := promexpr.MetricNames(e)
 			if len(ns) == 0 {
 				t.Errorf("%s: no metric name in %q", file, e)
 			}
@@ -386,112 +387,20 @@ func sandboxOpenDisputes(t *testing.T, sandboxURL string) int {
 	return n
 }
 
-// deployDashboardExprs returns every target expr of every panel, rows'
-// nested panels included.
 func deployDashboardExprs(t *testing.T, file string) []string {
 	t.Helper()
-	b, err := os.ReadFile(file)
+	exprs, err := promexpr.DashboardExprs(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	type panel struct {
-		Targets []struct {
-			Expr string `json:"expr"`
-		} `json:"targets"`
-		Panels []json.RawMessage `json:"panels"`
-	}
-	var dash struct {
-		Panels []json.RawMessage `json:"panels"`
-	}
-	if err := json.Unmarshal(b, &dash); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	var out []string
-	var walk func([]json.RawMessage)
-	walk = func(raw []json.RawMessage) {
-		for _, r := range raw {
-			var p panel
-			if err := json.Unmarshal(r, &p); err != nil {
-				t.Fatalf("%s: %v", file, err)
-			}
-			for _, tg := range p.Targets {
-				if strings.TrimSpace(tg.Expr) != "" {
-					out = append(out, tg.Expr)
-				}
-			}
-			walk(p.Panels)
-		}
-	}
-	walk(dash.Panels)
-	return out
+	return exprs
 }
 
-// deployRuleExprs extracts `expr:` values of a rules file without a YAML
-// library: a plain or quoted scalar on the line, or a block scalar (| or >)
-// made of the following, more indented lines.
 func deployRuleExprs(t *testing.T, file string) []string {
 	t.Helper()
-	b, err := os.ReadFile(file)
+	exprs, err := promexpr.RuleExprs(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(string(b), "\n")
-	var out []string
-	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		trimmed := strings.TrimPrefix(strings.TrimLeft(line, " "), "- ")
-		if !strings.HasPrefix(trimmed, "expr:") {
-			continue
-		}
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		val := strings.TrimSpace(strings.TrimPrefix(trimmed, "expr:"))
-		if strings.HasPrefix(val, "|") || strings.HasPrefix(val, ">") {
-			var block []string
-			for i+1 < len(lines) {
-				next := lines[i+1]
-				if strings.TrimSpace(next) != "" && len(next)-len(strings.TrimLeft(next, " ")) <= indent {
-					break
-				}
-				block = append(block, strings.TrimSpace(next))
-				i++
-			}
-			val = strings.TrimSpace(strings.Join(block, " "))
-		} else if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') {
-			val = val[1 : len(val)-1]
-		}
-		if val != "" {
-			out = append(out, val)
-		}
-	}
-	return out
-}
-
-var (
-	promString = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|` + "`[^`]*`")
-	promBraces = regexp.MustCompile(`\{[^}]*\}|\[[^\]]*\]`)
-	promGroup  = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
-	promToken  = regexp.MustCompile(`[0-9][0-9a-zA-Z_.]*|[a-zA-Z_:][a-zA-Z0-9_:]*`)
-	promWords  = map[string]bool{"and": true, "or": true, "unless": true, "bool": true, "offset": true, "by": true,
-		"without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true, "inf": true, "nan": true}
-)
-
-// promMetricNames returns the metric names of a PromQL expression: what is
-// left after removing strings, label matchers, ranges, grouping clauses,
-// keywords, numbers and function names (identifiers followed by "(").
-func promMetricNames(expr string) []string {
-	s := promString.ReplaceAllString(expr, `""`)
-	s = promBraces.ReplaceAllString(s, " ")
-	s = promGroup.ReplaceAllString(s, " ")
-	var names []string
-	for _, loc := range promToken.FindAllStringIndex(s, -1) {
-		tok := s[loc[0]:loc[1]]
-		if tok[0] >= '0' && tok[0] <= '9' || promWords[strings.ToLower(tok)] {
-			continue
-		}
-		if rest := strings.TrimLeft(s[loc[1]:], " \t\n"); strings.HasPrefix(rest, "(") {
-			continue // a function
-		}
-		names = append(names, tok)
-	}
-	return names
+	return exprs
 }
