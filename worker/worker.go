@@ -139,7 +139,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.log.Warn("fetching commands", "err", err)
 			continue
 		}
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			// Shutting down: this message is left for redelivery.
+			_ = msg.NakWithDelay(time.Second)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
@@ -148,6 +154,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	close(stopped)
+	if ctx.Err() == nil {
+		// The iterator ended on its own (consumer deleted, connection
+		// closed): the worker is not working, so say so, and let the process
+		// be restarted rather than stay up doing nothing.
+		return fmt.Errorf("worker: stopped consuming %s without being asked to (consumer deleted or connection closed)", w.cfg.Names.WorkerConsumer())
+	}
 	w.log.Info("worker stopped")
 	return nil
 }
@@ -160,6 +172,9 @@ type delivery struct {
 	action   string
 	cmd      *handlers.Command
 	id       string
+	// maxDeliver is the consumer's MaxDeliver: the last delivery must end
+	// with a result, never with a nak the server would not honour.
+	maxDeliver int
 }
 
 func (w *Worker) handle(ctx, runCtx context.Context, msg jetstream.Msg, maxDeliver int) {
@@ -169,7 +184,12 @@ func (w *Worker) handle(ctx, runCtx context.Context, msg jetstream.Msg, maxDeliv
 		_ = msg.Term()
 		return
 	}
-	d := &delivery{msg: msg, meta: meta}
+	d := &delivery{msg: msg, meta: meta, maxDeliver: maxDeliver}
+	if runCtx.Err() != nil {
+		// Shutdown began after this message was fetched: do not start it.
+		w.nak(d, time.Second)
+		return
+	}
 	var ok bool
 	d.provider, d.action, ok = w.cfg.Names.ParseActionSubject(msg.Subject())
 	if !ok || !handlers.Known(d.provider, d.action) {
@@ -309,6 +329,10 @@ func (w *Worker) callWithHeartbeat(ctx context.Context, d *delivery, h handlers.
 	go func() {
 		t := time.NewTicker(w.cfg.Lease / 3)
 		defer t.Stop()
+		// The lease was renewed by BeginCall just before the call. If Redis
+		// cannot be reached, the lease runs out all the same: stop the call
+		// before it does, or a new holder could call the provider too.
+		renewed := time.Now()
 		for {
 			select {
 			case <-done:
@@ -329,9 +353,16 @@ func (w *Worker) callWithHeartbeat(ctx context.Context, d *delivery, h handlers.
 				cancel()
 				return
 			}
-			if err != nil {
-				w.log.Warn("could not renew the command's lease", "disputeRequestId", d.id, "err", err)
+			if err == nil {
+				renewed = time.Now()
+				continue
 			}
+			if time.Since(renewed) > w.cfg.Lease*2/3 {
+				w.log.Error("could not renew the command's lease before it runs out; cancelling the provider call", "disputeRequestId", d.id, "err", err)
+				cancel()
+				return
+			}
+			w.log.Warn("could not renew the command's lease", "disputeRequestId", d.id, "err", err)
 		}
 	}()
 	return h.Apply(callCtx, call)
@@ -354,10 +385,12 @@ func (w *Worker) newResult(d *delivery, dec decision, attempts int) *Result {
 func (w *Worker) finish(ctx context.Context, d *delivery, res *Result, owner string, epoch int64, dlqReason string) {
 	body, _ := json.Marshal(res)
 	var winner []byte
+	var lost bool
 	err := retry(ctx, 5, func() error {
 		var err error
 		winner, err = w.store.Complete(ctx, d.id, owner, epoch, body, d.meta.Sequence.Stream)
 		if errors.Is(err, ErrLostClaim) {
+			lost = true
 			return nil
 		}
 		return err
@@ -374,6 +407,22 @@ func (w *Worker) finish(ctx context.Context, d *delivery, res *Result, owner str
 		w.log.Warn("a newer holder finished the command first; its result stands", "disputeRequestId", d.id)
 		w.ack(ctx, d)
 		return
+	case lost:
+		// A newer holder has the command and will publish its own result:
+		// ours must not become the official one.
+		w.log.Warn("lost the command to a newer holder before storing the result; leaving it to that holder", "disputeRequestId", d.id, "outcome", res.Outcome)
+		w.nak(d, w.cfg.Lease)
+		return
+	}
+	// The dead letter goes first: once the result is marked published, a
+	// redelivery only acks, so a dead letter written after it could be lost.
+	// Its Nats-Msg-Id (dlq:<seq>) makes a second write harmless.
+	if dlqReason != "" {
+		if err := w.deadLetter(ctx, d, dlqReason, res.Code+": "+res.Message); err != nil {
+			w.log.Error("could not write the dead letter; command will be redelivered", "disputeRequestId", d.id, "err", err)
+			w.nak(d, w.backoff(1))
+			return
+		}
 	}
 	if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, d.id); err != nil {
 		w.log.Error("could not publish the result; command will be redelivered", "disputeRequestId", d.id, "err", err)
@@ -385,11 +434,6 @@ func (w *Worker) finish(ctx context.Context, d *delivery, res *Result, owner str
 	w.log.Info("command finished", "disputeRequestId", d.id, "provider", d.provider, "action", d.action,
 		"outcome", res.Outcome, "code", res.Code, "attempts", res.Attempts)
 	if dlqReason != "" {
-		if err := w.deadLetter(ctx, d, dlqReason, res.Code+": "+res.Message); err != nil {
-			w.log.Error("could not write the dead letter; command will be redelivered", "disputeRequestId", d.id, "err", err)
-			w.nak(d, w.backoff(1))
-			return
-		}
 		_ = d.msg.TermWithReason(dlqReason)
 		return
 	}
@@ -482,7 +526,11 @@ func (w *Worker) giveUp(ctx context.Context, d *delivery, code, message string) 
 	if err := w.deadLetter(ctx, d, ReasonRetriesExhausted, code+": "+message); err != nil {
 		w.log.Error("could not write the dead letter on the last delivery", "disputeRequestId", d.id, "err", err)
 	}
-	w.m.Actions.WithLabelValues(d.provider, d.action, Failed).Inc()
+	provider, action := d.provider, d.action
+	if !handlers.Known(provider, action) {
+		provider, action = "unknown", "unknown" // bounded metric labels
+	}
+	w.m.Actions.WithLabelValues(provider, action, Failed).Inc()
 	_ = d.msg.TermWithReason(ReasonRetriesExhausted)
 }
 
@@ -550,7 +598,16 @@ func (w *Worker) ack(ctx context.Context, d *delivery) {
 	}
 }
 
+// nak asks for a redelivery after delay, except on the last allowed
+// delivery, which JetStream would not honour: the command then ends with a
+// failed result and a dead letter, never silently.
 func (w *Worker) nak(d *delivery, delay time.Duration) {
+	if lastDelivery(d.meta, d.maxDeliver) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.giveUp(ctx, d, CodeRetriesExhausted, "the last allowed delivery could not be completed (raise --max-deliver)")
+		return
+	}
 	if err := d.msg.NakWithDelay(delay); err != nil {
 		w.log.Warn("nak failed; the message will come back after AckWait", "err", err)
 	}

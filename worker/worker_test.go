@@ -294,3 +294,34 @@ func TestShutdownReleasesInFlightWork(t *testing.T) {
 		t.Fatalf("result after restart = %+v, want succeeded on the second call", r)
 	}
 }
+
+// A worker whose consumer is deleted under it stops with an error (so the
+// process is restarted), instead of staying up doing nothing.
+func TestRunFailsWhenTheConsumerIsDeleted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0, nil)
+	mux := handlers.NewMux()
+	mux.Register("alipay", "accept_dispute", b.fake)
+	w, err := worker.New(worker.Config{JS: b.env.JS, Redis: b.env.Redis, Names: b.env.Names, Mux: mux})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	// Once a command is answered the worker is surely consuming.
+	b.command(t, "req-del", "D1", `{}`)
+	b.awaitResults(t, 1, 20*time.Second)
+	if err := b.env.JS.DeleteConsumer(ctx, b.env.Names.ActionsStream(), b.env.Names.WorkerConsumer()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Run returned nil after its consumer was deleted")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run kept going after its consumer was deleted")
+	}
+}
