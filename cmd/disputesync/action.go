@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -214,7 +215,7 @@ func buildCommand(e env, f actionFlags, pairs []string) (*handlers.Command, erro
 	cmd := &handlers.Command{DisputeRequestID: f.requestID, DisputeID: f.disputeID, RequestedBy: f.requestedBy, Merchant: f.merchant}
 	params := map[string]any{}
 	if f.data != "" {
-		if err := json.Unmarshal([]byte(f.data), &params); err != nil {
+		if err := decodeNumbers([]byte(f.data), &params); err != nil {
 			return nil, fmt.Errorf("%w: --data must be a JSON object: %v", errUsage, err)
 		}
 	}
@@ -227,7 +228,9 @@ func buildCommand(e env, f actionFlags, pairs []string) (*handlers.Command, erro
 		if err := json.Unmarshal(b, &probe); err != nil {
 			return nil, fmt.Errorf("%w: --file %s must hold a JSON object: %v", errUsage, f.file, err)
 		}
-		if _, whole := probe["disputeRequestId"]; whole && probe["params"] != nil {
+		// A file holding a disputeRequestId is a whole command; otherwise
+		// it holds the params.
+		if _, whole := probe["disputeRequestId"]; whole {
 			var fc handlers.Command
 			if err := json.Unmarshal(b, &fc); err != nil {
 				return nil, fmt.Errorf("%w: --file %s: %v", errUsage, f.file, err)
@@ -245,9 +248,12 @@ func buildCommand(e env, f actionFlags, pairs []string) (*handlers.Command, erro
 				cmd.Merchant = fc.Merchant
 			}
 			b = fc.Params
+			if len(b) == 0 {
+				b = []byte("{}")
+			}
 		}
 		var fp map[string]any
-		if err := json.Unmarshal(b, &fp); err != nil {
+		if err := decodeNumbers(b, &fp); err != nil {
 			return nil, fmt.Errorf("%w: --file %s: params must be a JSON object", errUsage, f.file)
 		}
 		for k, v := range fp {
@@ -273,6 +279,14 @@ func buildCommand(e env, f actionFlags, pairs []string) (*handlers.Command, erro
 		cmd.RequestedBy = e.getenv("USER")
 	}
 	return cmd, nil
+}
+
+// decodeNumbers keeps numbers exactly as written (an amount above 2^53
+// must not be rounded on its way through the CLI).
+func decodeNumbers(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode(v)
 }
 
 func setPath(m map[string]any, path []string, v string) {

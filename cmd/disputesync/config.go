@@ -82,6 +82,9 @@ type config struct {
 	// embeddedRedis is set by "dev" when it runs its in-memory Redis, whose
 	// version cannot be checked (it speaks the protocol, not INFO).
 	embeddedRedis bool
+	// dev is set by "dev": only then do inbound notifications trust the
+	// sandbox's published test keys.
+	dev bool
 }
 
 // secret is a string that never prints.
@@ -423,12 +426,23 @@ func formatDuration(d time.Duration) string {
 }
 
 // redactURL hides the password of a URL (redis://user:pass@host).
+// Each of a comma-separated list is redacted on its own; a part that does
+// not parse but may hold credentials is hidden whole.
 func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+	parts := strings.Split(s, ",")
+	for i, part := range parts {
+		p := strings.TrimSpace(part)
+		u, err := url.Parse(p)
+		switch {
+		case err == nil && u.User != nil:
+			parts[i] = u.Redacted()
+		case err != nil && strings.Contains(p, "@"):
+			parts[i] = "[redacted]"
+		case err == nil && u.Scheme != "" && u.Host == "" && strings.Contains(p, "@"):
+			parts[i] = "[redacted]" // user:pw@host parsed as scheme:opaque
+		}
 	}
-	return u.Redacted()
+	return strings.Join(parts, ",")
 }
 
 // Flag groups: each subcommand takes the groups it needs.

@@ -97,6 +97,10 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 		// go-redis errors can quote the URL; never print its password.
 		return nil, fmt.Errorf("--redis-url %s: %s", u.Redacted(), strings.ReplaceAll(err.Error(), raw, u.Redacted()))
 	}
+	if single.TLSConfig != nil && len(hosts) > 1 {
+		// ParseURL named the first host; each node presents its own name.
+		single.TLSConfig.ServerName = ""
+	}
 	return &redis.UniversalOptions{
 		Addrs: hosts, MasterName: master, DB: single.DB,
 		Username: single.Username, Password: single.Password, TLSConfig: single.TLSConfig,

@@ -175,4 +175,5 @@ func fillRunDefaults(c *config) {
 	c.MetricsAddr, c.WebhookAddr, c.PollInterval, c.Roles = keep.MetricsAddr, keep.WebhookAddr, keep.PollInterval, keep.Roles
 	c.DisputeAPIURL, c.AlipayURL, c.AlipayPlusURL, c.IngenicoURL = keep.DisputeAPIURL, keep.AlipayURL, keep.AlipayPlusURL, keep.IngenicoURL
 	c.LogLevel, c.LogFormat, c.embeddedRedis = keep.LogLevel, keep.LogFormat, keep.embeddedRedis
+	c.dev = true
 }

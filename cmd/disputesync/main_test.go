@@ -251,3 +251,19 @@ func TestActionDryRunShowsTheProviderRequest(t *testing.T) {
 		t.Errorf("dry run shows a signature:\n%s", out)
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":                          "nats://127.0.0.1:4222",
+		"nats://u:p4ss@h1:4222,nats://u:p4ss@h2:4222":    "nats://u:xxxxx@h1:4222,nats://u:xxxxx@h2:4222",
+		"nats://u:p4ss@h1:4222, nats://u:p4ss@h2:4222":   "nats://u:xxxxx@h1:4222,nats://u:xxxxx@h2:4222",
+		"redis://:p4ss@127.0.0.1:6379/0":                 "redis://:xxxxx@127.0.0.1:6379/0",
+		"u:p4ss@h:6379":                                  "[redacted]",
+		"rediss://default:p4ss@a:6380,rediss://b:6380/0": "rediss://default:xxxxx@a:6380,rediss://b:6380/0",
+	} {
+		if got := redactURL(in); got != want || strings.Contains(got, "p4ss") {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

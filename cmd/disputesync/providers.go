@@ -127,7 +127,11 @@ func loadCredentials(c *config, log *slog.Logger) (*credentials, error) {
 		cr.disputeAPIToken = []byte(k.DisputeAPIToken)
 	}
 	cr.webhookSecret = load("disputeapi-webhook-secret-file", c.DisputeAPIWebhookSecretFile)
-	if cr.webhookSecret == nil && isLoopbackURL(c.DisputeAPIURL) {
+	// Outbound calls may use the published test keys toward a provider on
+	// this machine, but inbound notifications trust them only in dev: a
+	// production process behind a local proxy must never accept what anyone
+	// holding the public test keys can sign.
+	if cr.webhookSecret == nil && c.dev {
 		cr.webhookSecret = []byte(k.DisputeAPIWebhookSecret)
 	}
 	if err = errors.Join(errs...); err != nil {

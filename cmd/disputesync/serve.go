@@ -57,6 +57,9 @@ func (r *readiness) check(ctx context.Context) (bool, map[string]string) {
 				break
 			}
 		}
+		if _, err := r.js.Consumer(ctx, r.names.ActionsStream(), r.names.WorkerConsumer()); err != nil && res["streams"] == "ok" {
+			res["streams"] = "missing consumer " + r.names.WorkerConsumer()
+		}
 	} else {
 		res["streams"] = "unknown"
 	}

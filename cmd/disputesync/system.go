@@ -82,6 +82,13 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	var mu sync.Mutex
 	var errs []error
 	ctx, cancel := context.WithCancel(ctx)
+	// abort stops the roles already started and waits for them before the
+	// connections they use are closed.
+	abort := func() {
+		cancel()
+		wg.Wait()
+		closeAll()
+	}
 	start := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -100,8 +107,7 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	ready := &readiness{nc: s.nc, js: s.js, rdb: s.rdb, names: s.names, m: s.m}
 	addr, waitMetrics, err := serveMetrics(ctx, c.MetricsAddr, s.m, ready, log)
 	if err != nil {
-		cancel()
-		closeAll()
+		abort()
 		return nil, nil, err
 	}
 	s.metricsAddr = addr
@@ -111,14 +117,12 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	if slices.Contains(c.Roles, "worker") {
 		obj, err := s.js.ObjectStore(ctx, s.names.EvidenceBucket())
 		if err != nil {
-			cancel()
-			closeAll()
+			abort()
 			return nil, nil, fmt.Errorf("evidence bucket: %w", err)
 		}
 		mux, err := providerMux(c, cr, s.rdb, s.names, worker.ObjectEvidence{Store: obj}, s.m, log)
 		if err != nil {
-			cancel()
-			closeAll()
+			abort()
 			return nil, nil, err
 		}
 		w, err := worker.New(worker.Config{
@@ -127,8 +131,7 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 			Lease: c.Lease, Retention: c.Retention, Metrics: s.m, Logger: log,
 		})
 		if err != nil {
-			cancel()
-			closeAll()
+			abort()
 			return nil, nil, err
 		}
 		// Known series start at 0, so the first dead letter or rejection
@@ -148,8 +151,7 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 			DeadlineWarnings: c.DeadlineWarnings, JS: s.js, Names: s.names, Metrics: s.m, Logger: log,
 		})
 		if err != nil {
-			cancel()
-			closeAll()
+			abort()
 			return nil, nil, err
 		}
 		detector = p.Detector()
@@ -158,8 +160,7 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	if slices.Contains(c.Roles, "webhook") {
 		addr, run, err := startWebhook(ctx, s, cr, detector)
 		if err != nil {
-			cancel()
-			closeAll()
+			abort()
 			return nil, nil, err
 		}
 		s.webhookAddr = addr

@@ -22,10 +22,12 @@ func startWebhook(_ context.Context, s *system, cr *credentials, det *poller.Det
 	if det != nil {
 		cfg.Detector = det
 	}
-	if cr.alipayOK {
+	// An endpoint without its credentials is not served; test keys verify
+	// notifications only in dev (see loadCredentials).
+	if cr.alipayOK && (!cr.alipayTest || s.cfg.dev) {
 		cfg.AlipayClientID, cfg.AlipayPublicKey = cr.alipayID, cr.alipayPub
 	}
-	if cr.alipayPlusOK {
+	if cr.alipayPlusOK && (!cr.alipayPlusTest || s.cfg.dev) {
 		cfg.AlipayPlusClientID, cfg.AlipayPlusPublicKey, cfg.AlipayPlusPrivateKey = cr.alipayPlusID, cr.alipayPlusPub, cr.alipayPlusKey
 	}
 	srv, err := webhook.New(cfg)
