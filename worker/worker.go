@@ -301,6 +301,12 @@ func (w *Worker) apply(ctx, runCtx context.Context, d *delivery, h handlers.Hand
 		Attempt: int(calls), Takeover: claim.Status == TakenOver, Recover: claim.Calls > 0,
 	}
 	resp, err := w.callWithHeartbeat(ctx, d, h, call, owner, claim.Epoch, lockKey)
+	// What follows the call must happen even if the shutdown grace period
+	// has just cancelled ctx: releasing the claim or storing a known result
+	// is what keeps the next holder from waiting out the lease or asking
+	// the provider again.
+	ctx, cancelBookkeeping := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancelBookkeeping()
 	dec := w.settle(resp, err, attemptState{
 		calls: calls, first: claim.First, now: w.cfg.Now(), delivered: d.meta.NumDelivered,
 		maxDeliver: maxDeliver, shuttingDown: runCtx.Err() != nil,
