@@ -87,7 +87,12 @@ local r = redis.call('HMGET', k, 'fp', 'state', 'owner', 'epoch', 'lease', 'call
 if r[1] ~= fp then return {'inconsistent'} end
 local state, holder, epoch = r[2], r[3], tonumber(r[4])
 if state == 'done' then return {'replay', epoch, tonumber(r[6]), tonumber(r[7]), r[8], r[9] or '0', r[10] or '0'} end
-if state == 'held' and holder == owner then return {'claimed', epoch, tonumber(r[6]), tonumber(r[7])} end
+if state == 'held' and holder == owner then
+  -- A re-run of this very claim: answer as the first run did.
+  local status = 'claimed'
+  if redis.call('HGET', k, 'took') == tostring(epoch) then status = 'takeover' end
+  return {status, epoch, tonumber(r[6]), tonumber(r[7])}
+end
 local status = 'claimed'
 if state == 'held' then
   local left = tonumber(r[5]) - now
@@ -96,6 +101,7 @@ if state == 'held' then
 end
 epoch = epoch + 1
 redis.call('HSET', k, 'state', 'held', 'owner', owner, 'epoch', epoch, 'lease', now + lease)
+if status == 'takeover' then redis.call('HSET', k, 'took', epoch) end
 return {status, epoch, tonumber(r[6]), tonumber(r[7])}
 `)
 
