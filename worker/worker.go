@@ -250,7 +250,9 @@ func (w *Worker) handle(ctx, runCtx context.Context, msg jetstream.Msg, maxDeliv
 			_ = msg.TermWithReason("held by another worker")
 			return
 		}
-		w.nak(d, claim.Wait+w.backoff(1))
+		// The holder usually finishes long before its lease would run out,
+		// so come back on the growing backoff, never later than the lease.
+		w.nak(d, min(claim.Wait+w.cfg.BackoffBase, w.backoff(int64(meta.NumDelivered))))
 	case Claimed, TakenOver:
 		w.apply(ctx, runCtx, d, h, claim, owner, maxDeliver)
 	}
