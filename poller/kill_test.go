@@ -131,19 +131,9 @@ func TestRestartKill(t *testing.T) {
 		}
 		_ = cmd.Wait()
 		h.setHook(mut.onList)
-		if cp.FullCursor.IsZero() || cp.FullCursor.Equal(cp.FullTo) {
-			continue
-		}
-		top, cursor := formatProviderTime(cp.FullTo), formatProviderTime(cp.FullCursor)
 		mu.Lock()
-		for _, c := range calls {
-			if c.Type == ListDispute && c.To == top {
-				t.Errorf("process %d restarted the full rescan at its top %s (cursor %s)", i, top, cursor)
-			}
-			if c.Type == ListDispute && c.To == cursor && c.Page == "1" {
-				resumed++
-				break
-			}
+		if resumedAtCursor(t, fmt.Sprintf("process %d", i), cp, calls) {
+			resumed++
 		}
 		mu.Unlock()
 	}

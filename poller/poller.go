@@ -241,9 +241,7 @@ func (p *Poller) lead(ctx context.Context) error {
 		if err == nil && stats.FullRescanPending {
 			wait = 0 // the full rescan ran out of its page budget: go on
 		}
-		if !sleep(lctx, wait) {
-			continue
-		}
+		sleep(lctx, wait) // an ended lctx is handled at the top of the loop
 	}
 }
 

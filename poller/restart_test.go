@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -89,21 +90,9 @@ func TestRestartResumes(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("run %d: stopped with %v", i, err)
 		}
-		// Resume: with a full rescan in progress, no call of this run went
-		// back to the rescan's top; the rescan's calls start at the cursor.
-		if cp.FullCursor.IsZero() || cp.FullCursor.Equal(cp.FullTo) {
-			continue
-		}
 		mu.Lock()
-		top, cursor := formatProviderTime(cp.FullTo), formatProviderTime(cp.FullCursor)
-		for _, c := range calls {
-			if c.Type == ListDispute && c.To == top {
-				t.Errorf("run %d restarted the full rescan at its top %s (cursor %s)", i, top, cursor)
-			}
-			if c.Type == ListDispute && c.To == cursor && c.Page == "1" {
-				resumed++
-				break
-			}
+		if resumedAtCursor(t, fmt.Sprintf("run %d", i), cp, calls) {
+			resumed++
 		}
 		mu.Unlock()
 	}
@@ -117,3 +106,23 @@ func TestRestartResumes(t *testing.T) {
 
 // stopWindow is how many list calls a run may make before it is stopped.
 func stopWindow(disputes int) int64 { return 40 + int64(disputes)/100 }
+
+// resumedAtCursor checks the list calls of one run that started with the
+// checkpoint cp: with a full rescan in progress, no call went back to the
+// rescan's top; it reports whether the rescan's calls started at the cursor.
+func resumedAtCursor(t *testing.T, run string, cp checkpoint, calls []listCall) bool {
+	t.Helper()
+	if cp.FullCursor.IsZero() || cp.FullCursor.Equal(cp.FullTo) {
+		return false
+	}
+	top, cursor := formatProviderTime(cp.FullTo), formatProviderTime(cp.FullCursor)
+	for _, c := range calls {
+		if c.Type == ListDispute && c.To == top {
+			t.Errorf("%s restarted the full rescan at its top %s (cursor %s)", run, top, cursor)
+		}
+		if c.Type == ListDispute && c.To == cursor && c.Page == "1" {
+			return true
+		}
+	}
+	return false
+}

@@ -471,7 +471,7 @@ func (p *Poller) logScan(ctx context.Context, s ScanStats) {
 // from the snapshot bucket, once per process (or after a lost lease).
 func (p *Poller) loadState(ctx context.Context) error {
 	if p.cp == nil {
-		e, err := p.ckpt.Get(ctx, p.cfg.Source+".checkpoint")
+		e, err := p.ckpt.Get(ctx, p.checkpointKey())
 		cp := &checkpoint{}
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -515,6 +515,9 @@ func (p *Poller) loadState(ctx context.Context) error {
 	}
 }
 
+// checkpointKey is the checkpoint's key in the poller bucket.
+func (p *Poller) checkpointKey() string { return p.cfg.Source + ".checkpoint" }
+
 func (p *Poller) saveCheckpoint(ctx context.Context) error {
 	if err := p.fence(); err != nil {
 		return fmt.Errorf("%w: %w", ErrLeaseLost, err)
@@ -523,7 +526,7 @@ func (p *Poller) saveCheckpoint(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.ckpt.Put(ctx, p.cfg.Source+".checkpoint", b); err != nil {
+	if _, err := p.ckpt.Put(ctx, p.checkpointKey(), b); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	return nil

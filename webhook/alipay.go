@@ -55,10 +55,7 @@ func verifyAlipay(clientID string, pub *rsa.PublicKey, r *http.Request, body []b
 	if rt == "" {
 		return errors.New("no Request-Time header")
 	}
-	if err := alipaysig.Verify(pub, r.Method, r.URL.Path, clientID, rt, body, r.Header.Get(HeaderSignature)); err != nil {
-		return err
-	}
-	return nil
+	return alipaysig.Verify(pub, r.Method, r.URL.Path, clientID, rt, body, r.Header.Get(HeaderSignature))
 }
 
 // alipayResult is the result object of every Alipay-style answer.

@@ -31,9 +31,14 @@ const maxID = 128
 
 // SignDisputeAPI returns the X-Dispute-Signature value of a body.
 func SignDisputeAPI(secret, body []byte) string {
+	return "sha256=" + hex.EncodeToString(disputeAPIMAC(secret, body))
+}
+
+// disputeAPIMAC is the HMAC-SHA256 of body under secret.
+func disputeAPIMAC(secret, body []byte) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return m.Sum(nil)
 }
 
 func disputeAPIEndpoint(s *Server) provider {
@@ -49,9 +54,7 @@ func disputeAPIEndpoint(s *Server) provider {
 			if !ok || err != nil || len(got) != sha256.Size {
 				return errors.New(HeaderDisputeSignature + " is not sha256=<hex>")
 			}
-			m := hmac.New(sha256.New, s.cfg.DisputeAPISecret)
-			m.Write(body)
-			if !hmac.Equal(got, m.Sum(nil)) {
+			if !hmac.Equal(got, disputeAPIMAC(s.cfg.DisputeAPISecret, body)) {
 				return errors.New(HeaderDisputeSignature + " does not match the body")
 			}
 			return nil

@@ -55,8 +55,8 @@
 //     answer).
 //
 // The marker also keeps the time of the first receipt, across our own
-// failed attempts: with a detector that orders observations (ObserverAt),
-// that is the time the notification's record is known to have been current.
+// failed attempts: the detector orders observations (Notifier.ObserveAt) by
+// it, as the time the notification's record is known to have been current.
 //
 // # Alipay notifyDispute: notified only
 //
@@ -78,9 +78,9 @@
 // notification delivered after a newer poll, would publish a change back to
 // the older state (and the next poll the newer state again). The detector
 // can refuse such stale observations if it records an "as of" time per
-// snapshot: ObserverAt is that method, used when the detector has it, with
-// the notification's first receipt as its time (the poller would pass the
-// time its page request started).
+// snapshot: Notifier.ObserveAt is that method, called with the
+// notification's first receipt as its time (the poller passes the time its
+// page request started).
 //
 // # Alipay+ responseEscalation
 //

@@ -58,8 +58,14 @@ const (
 
 // Notifier is the shared change detector, satisfied by *poller.Detector.
 type Notifier interface {
-	Observe(ctx context.Context, source, listType string, rec poller.Record, raw json.RawMessage, fence func() error) ([]poller.Event, error)
-	PublishNotified(ctx context.Context, source, notificationType, disputeID string, notification json.RawMessage, notifyID string) (poller.Event, error)
+	// ObserveAt is Observe with the time the record is known to have been
+	// current, so that an observation older than the recorded state (a poll
+	// page read before a pushed change, a notification delivered after a
+	// newer poll) does not publish a change back to it.
+	ObserveAt(ctx context.Context, source, listType string, rec poller.Record, raw json.RawMessage, asOf time.Time, fence func() error) ([]poller.Event, error)
+	// PublishNotifiedDup publishes dispute.notified and reports whether
+	// JetStream already held the event.
+	PublishNotifiedDup(ctx context.Context, source, notificationType, disputeID string, notification json.RawMessage, notifyID string) (poller.Event, bool, error)
 }
 
 // Config of a Server. An endpoint whose credentials are not configured is
@@ -260,14 +266,13 @@ func (s *Server) endpoint(p provider) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 		if err != nil {
+			s.count(p.name, ResultInvalid)
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				s.count(p.name, ResultInvalid)
 				log.Warn("notification body too large", "limit", s.cfg.MaxBodyBytes, "remote", r.RemoteAddr)
 				p.answer(w, r, outTooLarge, "body too large")
 				return
 			}
-			s.count(p.name, ResultInvalid)
 			log.Warn("notification body unreadable", "err", err, "remote", r.RemoteAddr)
 			p.answer(w, r, outInvalid, "body unreadable")
 			return
@@ -308,21 +313,6 @@ func (s *Server) endpoint(p provider) http.Handler {
 	})
 }
 
-// ObserverAt is what the shared detector should also provide (asked of
-// the poller; used when present): Observe with the time the record is known
-// to have been current, so that an observation older than the recorded
-// state (a poll page read before a pushed change, a notification delivered
-// after a newer poll) does not publish a change back to it.
-type ObserverAt interface {
-	ObserveAt(ctx context.Context, source, listType string, rec poller.Record, raw json.RawMessage, asOf time.Time, fence func() error) ([]poller.Event, error)
-}
-
-// notifiedDup is PublishNotified reporting whether JetStream already held
-// the event (*poller.Detector has it); used when present.
-type notifiedDup interface {
-	PublishNotifiedDup(ctx context.Context, source, notificationType, disputeID string, notification json.RawMessage, notifyID string) (poller.Event, bool, error)
-}
-
 // process does the work of a notification; dup reports a repeat: nothing
 // new was stored.
 func (s *Server) process(ctx context.Context, provider string, n *notice) (dup bool, err error) {
@@ -343,21 +333,12 @@ func (s *Server) process(ctx context.Context, provider string, n *notice) (dup b
 	}
 	var stateEvents []poller.Event
 	if n.record != nil {
-		if oa, ok := s.det.(ObserverAt); ok {
-			stateEvents, err = oa.ObserveAt(ctx, provider, poller.ListDispute, *n.record, n.recordRaw, asOf, nil)
-		} else {
-			stateEvents, err = s.det.Observe(ctx, provider, poller.ListDispute, *n.record, n.recordRaw, nil)
-		}
+		stateEvents, err = s.det.ObserveAt(ctx, provider, poller.ListDispute, *n.record, n.recordRaw, asOf, nil)
 		if err != nil {
 			return false, fmt.Errorf("change detector: %w", err)
 		}
 	}
-	var held bool
-	if nd, ok := s.det.(notifiedDup); ok {
-		_, held, err = nd.PublishNotifiedDup(ctx, provider, n.typ, n.disputeID, n.raw, n.identity)
-	} else {
-		_, err = s.det.PublishNotified(ctx, provider, n.typ, n.disputeID, n.raw, n.identity)
-	}
+	_, held, err := s.det.PublishNotifiedDup(ctx, provider, n.typ, n.disputeID, n.raw, n.identity)
 	if err != nil {
 		return false, fmt.Errorf("publish dispute.notified: %w", err)
 	}
