@@ -52,8 +52,7 @@ func (w *Worker) settle(resp *handlers.Response, err error, st attemptState) dec
 	// Retryable. Bounded by provider calls, by a deadline since the first
 	// claim, and by the consumer's MaxDeliver (the last allowed delivery must
 	// end here, with a dead letter, not with the server's one-shot advisory).
-	lastDelivery := st.maxDeliver > 0 && st.delivered >= uint64(st.maxDeliver)
-	if st.calls >= int64(w.cfg.MaxAttempts) || st.now.Sub(st.first) >= w.cfg.RetryDeadline || lastDelivery {
+	if st.calls >= int64(w.cfg.MaxAttempts) || st.now.Sub(st.first) >= w.cfg.RetryDeadline || isLast(st.delivered, st.maxDeliver) {
 		return decision{final: true, outcome: Failed, code: codeOr(err, CodeRetriesExhausted),
 			message: "retries exhausted: " + err.Error(), dlqReason: ReasonRetriesExhausted}
 	}

@@ -228,7 +228,7 @@ func (w *Worker) handle(ctx, runCtx context.Context, msg jetstream.Msg, maxDeliv
 	claim, err := w.store.Claim(ctx, d.id, fp, owner)
 	if err != nil {
 		// Fail closed: without a claim there is no provider call.
-		if lastDelivery(meta, maxDeliver) {
+		if lastDelivery(d) {
 			w.giveUp(ctx, d, "IDEMPOTENCY_UNAVAILABLE", "the idempotency store was unavailable on every delivery: "+err.Error())
 			return
 		}
@@ -244,7 +244,7 @@ func (w *Worker) handle(ctx, runCtx context.Context, msg jetstream.Msg, maxDeliv
 	case Replay:
 		w.replay(ctx, d, claim)
 	case Busy:
-		if lastDelivery(meta, maxDeliver) {
+		if lastDelivery(d) {
 			// The holder answers for the command; this copy may go.
 			w.log.Warn("last delivery while another worker holds the command", "disputeRequestId", d.id)
 			_ = msg.TermWithReason("held by another worker")
@@ -254,7 +254,7 @@ func (w *Worker) handle(ctx, runCtx context.Context, msg jetstream.Msg, maxDeliv
 		// so come back on the growing backoff, never later than the lease.
 		w.nak(d, min(claim.Wait+w.cfg.BackoffBase, w.backoff(int64(meta.NumDelivered))))
 	case Claimed, TakenOver:
-		w.apply(ctx, runCtx, d, h, claim, owner, maxDeliver)
+		w.apply(ctx, runCtx, d, h, claim, owner)
 	}
 }
 
@@ -268,7 +268,7 @@ func idempotencyLabel(s ClaimStatus) string {
 	return string(s)
 }
 
-func (w *Worker) apply(ctx, runCtx context.Context, d *delivery, h handlers.Handler, claim Claim, owner string, maxDeliver int) {
+func (w *Worker) apply(ctx, runCtx context.Context, d *delivery, h handlers.Handler, claim Claim, owner string) {
 	log := w.log.With("disputeRequestId", d.id, "provider", d.provider, "action", d.action)
 	if claim.Status == TakenOver {
 		log.Warn("took over a command whose holder lost its lease; reconciling with the provider", "epoch", claim.Epoch)
@@ -279,7 +279,7 @@ func (w *Worker) apply(ctx, runCtx context.Context, d *delivery, h handlers.Hand
 		if err != nil || !got {
 			// Another action on the same dispute is running (or Redis is
 			// down): give the command back and try again shortly.
-			if lastDelivery(d.meta, maxDeliver) {
+			if lastDelivery(d) {
 				res := w.newResult(d, decision{outcome: Failed, code: "DISPUTE_BUSY",
 					message: "another action on the same dispute held it on every delivery"}, int(claim.Calls))
 				w.finish(ctx, d, res, owner, claim.Epoch, ReasonRetriesExhausted)
@@ -311,7 +311,7 @@ func (w *Worker) apply(ctx, runCtx context.Context, d *delivery, h handlers.Hand
 	defer cancelBookkeeping()
 	dec := w.settle(resp, err, attemptState{
 		calls: calls, first: claim.First, now: w.cfg.Now(), delivered: d.meta.NumDelivered,
-		maxDeliver: maxDeliver, shuttingDown: runCtx.Err() != nil,
+		maxDeliver: d.maxDeliver, shuttingDown: runCtx.Err() != nil,
 	})
 	if !dec.final {
 		log.Info("provider call will be retried", "attempt", calls, "delay", dec.delay, "err", err)
@@ -490,19 +490,9 @@ func (w *Worker) replay(ctx context.Context, d *delivery, claim Claim) {
 // a dead letter with the raw bytes, then Term. Nothing is stored in Redis,
 // so a corrected command may reuse the id (as Stripe does).
 func (w *Worker) reject(ctx context.Context, d *delivery, code, message, reason string) {
-	res := &Result{
-		DisputeRequestID: d.id, Provider: d.provider, Action: d.action, Outcome: Rejected,
-		Code: code, Message: message, CompletedAt: w.cfg.Now().UTC().Truncate(time.Millisecond),
-	}
-	if d.cmd != nil {
-		res.DisputeID, res.RequestedBy = d.cmd.DisputeID, d.cmd.RequestedBy
-	}
+	res := w.newResult(d, decision{outcome: Rejected, code: code, message: message}, 0)
 	body, _ := json.Marshal(res)
-	id := d.id
-	if id == "" {
-		id = "unknown"
-	}
-	msgID := id + ":" + reason + ":" + strconv.FormatUint(d.meta.Sequence.Stream, 10)
+	msgID := resultToken(d.id) + ":" + reason + ":" + strconv.FormatUint(d.meta.Sequence.Stream, 10)
 	if _, err := w.publishResult(ctx, resultToken(d.provider), resultToken(d.action), d.id, body, msgID); err != nil {
 		w.log.Error("could not publish a rejection; command will be redelivered", "err", err)
 		w.nak(d, w.backoff(1))
@@ -513,10 +503,7 @@ func (w *Worker) reject(ctx context.Context, d *delivery, code, message, reason 
 		w.nak(d, w.backoff(1))
 		return
 	}
-	provider, action := d.provider, d.action
-	if !handlers.Known(provider, action) {
-		provider, action = "unknown", "unknown" // bounded metric labels
-	}
+	provider, action := metricLabels(d)
 	w.m.Actions.WithLabelValues(provider, action, Rejected).Inc()
 	w.log.Info("command rejected", "disputeRequestId", d.id, "subject", d.msg.Subject(), "code", code, "message", message)
 	_ = d.msg.TermWithReason(reason)
@@ -534,16 +521,25 @@ func (w *Worker) giveUp(ctx context.Context, d *delivery, code, message string) 
 	if err := w.deadLetter(ctx, d, ReasonRetriesExhausted, code+": "+message); err != nil {
 		w.log.Error("could not write the dead letter on the last delivery", "disputeRequestId", d.id, "err", err)
 	}
-	provider, action := d.provider, d.action
-	if !handlers.Known(provider, action) {
-		provider, action = "unknown", "unknown" // bounded metric labels
-	}
+	provider, action := metricLabels(d)
 	w.m.Actions.WithLabelValues(provider, action, Failed).Inc()
 	_ = d.msg.TermWithReason(ReasonRetriesExhausted)
 }
 
-func lastDelivery(meta *jetstream.MsgMetadata, maxDeliver int) bool {
-	return maxDeliver > 0 && meta.NumDelivered >= uint64(maxDeliver)
+// lastDelivery reports whether this is the consumer's last allowed delivery.
+func lastDelivery(d *delivery) bool { return isLast(d.meta.NumDelivered, d.maxDeliver) }
+
+func isLast(delivered uint64, maxDeliver int) bool {
+	return maxDeliver > 0 && delivered >= uint64(maxDeliver)
+}
+
+// metricLabels bounds the provider and action metric labels to the
+// contract's known pairs.
+func metricLabels(d *delivery) (provider, action string) {
+	if !handlers.Known(d.provider, d.action) {
+		return "unknown", "unknown"
+	}
+	return d.provider, d.action
 }
 
 func resultToken(s string) string {
@@ -572,8 +568,7 @@ func (w *Worker) publishResult(ctx context.Context, provider, action, id string,
 }
 
 func (w *Worker) deadLetter(ctx context.Context, d *delivery, reason, detail string) error {
-	provider, action := d.provider, d.action
-	m := nats.NewMsg(w.cfg.Names.DLQSubject(resultToken(provider), resultToken(action)))
+	m := nats.NewMsg(w.cfg.Names.DLQSubject(resultToken(d.provider), resultToken(d.action)))
 	m.Data = d.msg.Data()
 	seq := strconv.FormatUint(d.meta.Sequence.Stream, 10)
 	m.Header.Set(HeaderMsgID, "dlq:"+seq)
@@ -590,9 +585,7 @@ func (w *Worker) deadLetter(ctx context.Context, d *delivery, reason, detail str
 	if _, err := w.cfg.JS.PublishMsg(pctx, m); err != nil {
 		return err
 	}
-	if !handlers.Known(provider, action) {
-		provider, action = "unknown", "unknown"
-	}
+	provider, action := metricLabels(d)
 	w.m.DLQ.WithLabelValues(provider, action, reason).Inc()
 	return nil
 }
@@ -610,7 +603,7 @@ func (w *Worker) ack(ctx context.Context, d *delivery) {
 // delivery, which JetStream would not honour: the command then ends with a
 // failed result and a dead letter, never silently.
 func (w *Worker) nak(d *delivery, delay time.Duration) {
-	if lastDelivery(d.meta, d.maxDeliver) {
+	if lastDelivery(d) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		w.giveUp(ctx, d, CodeRetriesExhausted, "the last allowed delivery could not be completed (raise --max-deliver)")

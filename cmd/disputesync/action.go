@@ -175,11 +175,12 @@ func runAction(ctx context.Context, e env, c *config, f actionFlags, args []stri
 	if err != nil {
 		return err
 	}
-	defer stop()
+	// A closure: stop may be replaced by a second watch below.
+	defer func() { stop() }()
 	start := time.Now()
 	m := nats.NewMsg(subject)
 	m.Data = body
-	m.Header.Set("Nats-Msg-Id", cmd.DisputeRequestID)
+	m.Header.Set(worker.HeaderMsgID, cmd.DisputeRequestID)
 	ack, err := js.PublishMsg(ctx, m)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", subject, err)

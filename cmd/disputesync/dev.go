@@ -131,7 +131,7 @@ disputesync dev is up (%.1fs)
   sandbox           %s   (control API: %s/_sandbox/ids)
   metrics           http://%s/metrics   /healthz   /readyz
   webhooks          %s   (push one: curl -X POST %s/_sandbox/notify -d '{"kind":"disputeapi","disputeId":"<id>","type":"CHARGEBACK"}')
-  subjects          %s.events.>  %s.actions.>  %s.results.>  %s.dlq.>
+  subjects          %s  %s  %s  %s
 
 Watch events and results:
   go run ./cmd/disputesync tail --nats-url %s --prefix %s --results
@@ -140,11 +140,12 @@ Accept a sandbox dispute:
   go run ./cmd/disputesync action alipay accept_dispute --nats-url %s --dispute-id %s --prefix %s
 
 or with the nats CLI:
-  nats --server %s pub %s.actions.alipay.accept_dispute '{"disputeRequestId":"dev-0001","disputeId":"%s"}' -H Nats-Msg-Id:dev-0001
+  nats --server %s pub %s '{"disputeRequestId":"dev-0001","disputeId":"%s"}' -H Nats-Msg-Id:dev-0001
 
 Ctrl-C stops everything.
 `, time.Since(start).Seconds(), ns.URL(), storeDir, redisNote, sbURL, sbURL, sys.metricsAddr, webhookLine(sys), sbURL,
-		c.Prefix, c.Prefix, c.Prefix, c.Prefix, ns.URL(), c.Prefix, ns.URL(), dispute, c.Prefix, ns.URL(), c.Prefix, dispute)
+		sys.names.EventsAll(), sys.names.ActionsAll(), sys.names.ResultsAll(), sys.names.DLQAll(),
+		ns.URL(), c.Prefix, ns.URL(), dispute, c.Prefix, ns.URL(), sys.names.ActionSubject("alipay", "accept_dispute"), dispute)
 
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "stopping...")

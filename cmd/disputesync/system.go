@@ -158,7 +158,7 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 		start("poller", p.Run)
 	}
 	if slices.Contains(c.Roles, "webhook") {
-		addr, run, err := startWebhook(ctx, s, cr, detector)
+		addr, run, err := startWebhook(s, cr, detector)
 		if err != nil {
 			abort()
 			return nil, nil, err

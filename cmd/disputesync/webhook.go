@@ -13,7 +13,7 @@ import (
 // startWebhook starts the notification receiver on --webhook-addr. It shares
 // the poller's change detector when this process polls too, so a pushed and
 // a polled change follow one once-per-state rule.
-func startWebhook(_ context.Context, s *system, cr *credentials, det *poller.Detector) (string, func(context.Context) error, error) {
+func startWebhook(s *system, cr *credentials, det *poller.Detector) (string, func(context.Context) error, error) {
 	cfg := webhook.Config{
 		Addr: s.cfg.WebhookAddr, JS: s.js, Names: s.names,
 		Ledger: alipayplus.NewRedisLedger(s.rdb, s.names), Redis: s.rdb,
