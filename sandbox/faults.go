@@ -99,8 +99,8 @@ func (s *Server) ClearFaults() {
 func (s *Server) faultsFor(provider, endpoint string) (Faults, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests[provider+"."+endpoint]++
 	key := provider + "." + endpoint
+	s.requests[key]++
 	if f, ok := s.faults[key]; ok {
 		return f, key
 	}

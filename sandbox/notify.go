@@ -383,13 +383,16 @@ func (s *Server) notifyOnce(ctx context.Context, n Notification, target string, 
 	case NotifyDisputeAPI:
 		req.Header.Set("X-Dispute-Signature", SignDisputeAPINotification([]byte(keys.DisputeAPIWebhookSecret), n.Body))
 	case NotifyAlipay, NotifyAlipayPlus:
-		clientID, privPEM := keys.AlipayClientID, keys.AlipayProviderPrivatePEM
+		// New parsed the keys once; only a key it could not use is parsed
+		// again here, for the error.
+		clientID, privPEM, priv := keys.AlipayClientID, keys.AlipayProviderPrivatePEM, s.alipayPriv
 		if n.Kind == NotifyAlipayPlus {
-			clientID, privPEM = keys.AlipayPlusClientID, keys.AlipayPlusProviderPrivatePEM
+			clientID, privPEM, priv = keys.AlipayPlusClientID, keys.AlipayPlusProviderPrivatePEM, s.alipayPlusPriv
 		}
-		priv, err := alipaysig.ParsePrivateKey([]byte(privPEM))
-		if err != nil {
-			return 0, fmt.Errorf("%s provider key: %w", n.Kind, err)
+		if priv == nil {
+			if _, err := alipaysig.ParsePrivateKey([]byte(privPEM)); err != nil {
+				return 0, fmt.Errorf("%s provider key: %w", n.Kind, err)
+			}
 		}
 		rt := s.now().Format(alipaysig.TimeLayout)
 		sig, err := alipaysig.Sign(priv, http.MethodPost, req.URL.Path, clientID, rt, n.Body)
@@ -441,11 +444,12 @@ func (s *Server) notifyOnce(ctx context.Context, n Notification, target string, 
 // answer with the merchant public key the sandbox verifies requests with.
 func (s *Server) verifyMerchantAnswer(resp *http.Response, path string, body []byte) error {
 	keys := s.cfg.Keys
-	pub, err := alipaysig.ParsePublicKey([]byte(keys.AlipayPlusMerchantPublicPEM))
-	if err != nil {
-		return fmt.Errorf("alipayplus merchant key: %w", err)
+	if s.alipayPlusPub == nil { // parsed once by New; parsed again only for the error
+		if _, err := alipaysig.ParsePublicKey([]byte(keys.AlipayPlusMerchantPublicPEM)); err != nil {
+			return fmt.Errorf("alipayplus merchant key: %w", err)
+		}
 	}
-	return notifyVerifyAnswer(pub, keys.AlipayPlusClientID, path, resp.Header, body)
+	return notifyVerifyAnswer(s.alipayPlusPub, keys.AlipayPlusClientID, path, resp.Header, body)
 }
 
 func notifyVerifyAnswer(pub *rsa.PublicKey, clientID, path string, h http.Header, body []byte) error {

@@ -231,12 +231,6 @@ func (s *Server) Requests() map[string]int {
 	return out
 }
 
-func (s *Server) countRequest(provider, endpoint string) {
-	s.mu.Lock()
-	s.requests[provider+"."+endpoint]++
-	s.mu.Unlock()
-}
-
 // nextID returns a fresh sequence number; the caller holds s.mu.
 func (s *Server) nextID() int64 {
 	s.seq++

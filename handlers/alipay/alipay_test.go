@@ -1,7 +1,6 @@
 package alipay_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,46 +9,22 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/handlers/alipay"
 	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
 	"github.com/disputesync/disputesync/handlers/internal/alipayclient/alipayfake"
+	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 	"github.com/disputesync/disputesync/sandbox"
 )
 
-// syncBuffer is a log sink shared by parallel requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type memEvidence map[string][]byte
-
-func (m memEvidence) Get(_ context.Context, ref handlers.ContentRef) ([]byte, error) {
-	d, ok := m[ref.Name]
-	if !ok {
-		return nil, fmt.Errorf("get %s: %w", ref.Name, jetstream.ErrObjectNotFound)
-	}
-	return d, nil
-}
+// The log sink and evidence store shared with the other alipay-style tests.
+type (
+	syncBuffer  = testsupport.LogBuffer
+	memEvidence = testsupport.Evidence
+)
 
 type bundle struct {
 	client *alipay.Client

@@ -3,7 +3,6 @@ package disputeapi
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 )
 
 // TestClassification is the classification table of the package doc, row
@@ -105,38 +105,11 @@ func TestClassification(t *testing.T) {
 // TestTransportFailures: no answer means an unknown outcome, retryable.
 func TestTransportFailures(t *testing.T) {
 	t.Parallel()
-	hangup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, _, _ := w.(http.Hijacker).Hijack()
-		conn.Close()
-	}))
-	defer hangup.Close()
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer slow.Close()
-	defer close(release)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
-	for _, tt := range []struct {
-		name, url string
-		timeout   time.Duration
-	}{
-		{"connection closed", hangup.URL, 2 * time.Second},
-		{"timeout", slow.URL, 100 * time.Millisecond},
-		{"connection refused", refused, 2 * time.Second},
-	} {
-		c, _ := newTestClient(t, tt.url, func(cfg *Config) { cfg.Timeout = tt.timeout })
+	for _, tt := range testsupport.TransportFailures(t) {
+		c, _ := newTestClient(t, tt.URL, func(cfg *Config) { cfg.Timeout = tt.Timeout })
 		_, err := clientHandler(t, c, "abandon").Apply(context.Background(), &handlers.Call{Command: command("r1", "D100", "")})
 		if kind(err) != "retryable" {
-			t.Errorf("%s: outcome = %s (%v), want retryable", tt.name, kind(err), err)
+			t.Errorf("%s: outcome = %s (%v), want retryable", tt.Name, kind(err), err)
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -58,12 +57,9 @@ type Client struct {
 
 // New checks cfg and returns a Client.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("disputeapi: base URL %q must be an absolute http(s) URL", cfg.BaseURL)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("disputeapi: base URL %q must not have a query or fragment", cfg.BaseURL)
+	u, err := providerhttp.ParseBaseURL(Provider, cfg.BaseURL)
+	if err != nil {
+		return nil, err
 	}
 	if bytes.ContainsFunc(cfg.Token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		// Said without the token itself.
@@ -155,9 +151,7 @@ func noRedirects(hc *http.Client) *http.Client {
 	if hc != nil {
 		out = *hc
 	} else {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 32
-		out.Transport = t
+		out.Transport = providerhttp.PooledTransport()
 	}
 	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &out

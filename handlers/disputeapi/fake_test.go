@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 )
 
 const testToken = "t0ken-SECRET-never-logged-42"
@@ -174,22 +175,8 @@ func (f *fakePSP) requests() []seenRequest {
 	return append([]seenRequest(nil), f.seen...)
 }
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer collects log output for the secret checks.
+type logBuffer = testsupport.LogBuffer
 
 func newTestClient(t *testing.T, baseURL string, mod func(*Config)) (*Client, *logBuffer) {
 	t.Helper()

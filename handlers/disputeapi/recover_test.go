@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 )
 
 // TestApplyThenLost is the apply-then-lost case for every action: the
@@ -135,26 +133,10 @@ func TestUploadRecoveryPaths(t *testing.T) {
 	}
 }
 
-type fakeEvidence struct {
-	objects map[string][]byte
-	err     error
-}
+// An evidence store whose reads can fail, and the digest of a reference.
+type fakeEvidence = testsupport.FakeEvidence
 
-func (e *fakeEvidence) Get(_ context.Context, ref handlers.ContentRef) ([]byte, error) {
-	if e.err != nil {
-		return nil, e.err
-	}
-	b, ok := e.objects[ref.Name]
-	if !ok {
-		return nil, fmt.Errorf("get %q: %w", ref.Name, jetstream.ErrObjectNotFound)
-	}
-	return b, nil
-}
-
-func digestOf(b []byte) string {
-	s := sha256.Sum256(b)
-	return "SHA-256=" + base64.URLEncoding.EncodeToString(s[:])
-}
+var digestOf = testsupport.Digest
 
 // TestEvidenceUpload: the largest allowed object reaches the provider
 // intact (checksum compared at the fake), also through recovery; bad
@@ -162,7 +144,7 @@ func digestOf(b []byte) string {
 func TestEvidenceUpload(t *testing.T) {
 	t.Parallel()
 	big := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef, 0x00, 0x7f}, MaxContentBytes/6)
-	store := &fakeEvidence{objects: map[string][]byte{"ev/big": big}}
+	store := &fakeEvidence{Objects: map[string][]byte{"ev/big": big}}
 	ref := fmt.Sprintf(`{"file_name":"big.png","content_type":"png","contentRef":{"name":"ev/big","digest":%q,"size":%d}}`, digestOf(big), len(big))
 	tests := []struct {
 		name     string
@@ -178,7 +160,7 @@ func TestEvidenceUpload(t *testing.T) {
 		{"missing object", store, `{"file_name":"a.png","content_type":"png","contentRef":{"name":"ev/none"}}`, false, false, "invalid", `params.contentRef: evidence object "ev/none" cannot be read`},
 		{"digest mismatch", store, fmt.Sprintf(`{"file_name":"a.png","content_type":"png","contentRef":{"name":"ev/big","digest":%q}}`, digestOf([]byte("x"))), false, false, "invalid", "does not match its digest"},
 		{"no store", nil, ref, false, false, "invalid", "no evidence store configured"},
-		{"store down", &fakeEvidence{err: errors.New("nats: no responders")}, ref, true, false, "retryable", `reading evidence object "ev/big"`},
+		{"store down", &fakeEvidence{Err: errors.New("nats: no responders")}, ref, true, false, "retryable", `reading evidence object "ev/big"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

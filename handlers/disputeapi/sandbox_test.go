@@ -28,7 +28,7 @@ func TestAgainstSandbox(t *testing.T) {
 	newClient := func(token string) *Client {
 		c, _ := newTestClient(t, srv.URL, func(cfg *Config) {
 			cfg.Token = []byte(token)
-			cfg.Evidence = &fakeEvidence{objects: map[string][]byte{"ev/png": evidence}}
+			cfg.Evidence = &fakeEvidence{Objects: map[string][]byte{"ev/png": evidence}}
 		})
 		return c
 	}

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 )
 
 // TestRecoverResendsSameKey is the apply-then-lost case: the first submit
@@ -95,27 +93,10 @@ func TestDisputeLifecycle(t *testing.T) {
 	}
 }
 
-// fakeEvidence is an in-memory evidence store.
-type fakeEvidence struct {
-	objects map[string][]byte
-	err     error
-}
+// An evidence store whose reads can fail, and the digest of a reference.
+type fakeEvidence = testsupport.FakeEvidence
 
-func (e *fakeEvidence) Get(_ context.Context, ref handlers.ContentRef) ([]byte, error) {
-	if e.err != nil {
-		return nil, e.err
-	}
-	b, ok := e.objects[ref.Name]
-	if !ok {
-		return nil, fmt.Errorf("evidence %q: %w", ref.Name, jetstream.ErrObjectNotFound)
-	}
-	return b, nil
-}
-
-func digestOf(b []byte) string {
-	s := sha256.Sum256(b)
-	return "SHA-256=" + base64.URLEncoding.EncodeToString(s[:])
-}
+var digestOf = testsupport.Digest
 
 // TestEvidenceReferences: a referenced object reaches the provider intact;
 // a reference that cannot be satisfied is a permanent INVALID_COMMAND; a
@@ -123,7 +104,7 @@ func digestOf(b []byte) string {
 func TestEvidenceReferences(t *testing.T) {
 	t.Parallel()
 	big := bytes.Repeat([]byte("%PDF-1.4 evidence "), MaxContentBytes/18)
-	store := &fakeEvidence{objects: map[string][]byte{"ev/big": big, "ev/small": []byte("hello")}}
+	store := &fakeEvidence{Objects: map[string][]byte{"ev/big": big, "ev/small": []byte("hello")}}
 	ref := func(name, digest string, size int) string {
 		return fmt.Sprintf(`{"fileName":"e.pdf","fileType":"application/pdf","contentRef":{"name":%q,"digest":%q,"size":%d}}`, name, digest, size)
 	}
@@ -140,8 +121,8 @@ func TestEvidenceReferences(t *testing.T) {
 		{"digest mismatch", store, ref("ev/small", digestOf(big), 5), "invalid", `params.contentRef: evidence object "ev/small" does not match its digest`},
 		{"size mismatch", store, ref("ev/small", digestOf([]byte("hello")), 6), "invalid", `params.contentRef: evidence object "ev/small" has 5 bytes, the reference says 6`},
 		{"no evidence store", nil, ref("ev/small", digestOf([]byte("hello")), 5), "invalid", "params.contentRef: evidence references are not available"},
-		{"store down", &fakeEvidence{err: errors.New("nats: timeout")}, ref("ev/small", digestOf([]byte("hello")), 5), "retryable", `ingenico upload_file: reading evidence object "ev/small"`},
-		{"store says invalid", &fakeEvidence{err: handlers.Invalid("params.contentRef", "expired")}, ref("ev/small", digestOf([]byte("hello")), 5), "invalid", "params.contentRef: expired"},
+		{"store down", &fakeEvidence{Err: errors.New("nats: timeout")}, ref("ev/small", digestOf([]byte("hello")), 5), "retryable", `ingenico upload_file: reading evidence object "ev/small"`},
+		{"store says invalid", &fakeEvidence{Err: handlers.Invalid("params.contentRef", "expired")}, ref("ev/small", digestOf([]byte("hello")), 5), "invalid", "params.contentRef: expired"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,7 +151,7 @@ func TestEvidenceReferences(t *testing.T) {
 			if len(files) != 1 {
 				t.Fatalf("files = %d, want 1", len(files))
 			}
-			want := store.objects[strings.Split(strings.Split(tt.params, `"name":"`)[1], `"`)[0]]
+			want := store.Objects[strings.Split(strings.Split(tt.params, `"name":"`)[1], `"`)[0]]
 			if sha256.Sum256(files[0].Content) != sha256.Sum256(want) {
 				t.Fatalf("the provider received %d bytes that do not match the object's %d", len(files[0].Content), len(want))
 			}

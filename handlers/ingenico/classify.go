@@ -119,15 +119,5 @@ func classify(r *providerhttp.Response, upload bool) outcome {
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date).
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return DefaultRetryAfter
-	}
-	d := DefaultRetryAfter
-	if secs, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, time.Second), maxRetryAfter)
+	return providerhttp.RetryAfter(h, now, DefaultRetryAfter, maxRetryAfter)
 }

@@ -2,7 +2,6 @@ package ingenico
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 )
 
 // TestClassification is the classification table of the package doc, row
@@ -104,38 +104,9 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 // TestTransportFailures: no answer means an unknown outcome, retryable.
 func TestTransportFailures(t *testing.T) {
 	t.Parallel()
-	hangup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, _, _ := w.(http.Hijacker).Hijack()
-		conn.Close()
-	}))
-	defer hangup.Close()
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer slow.Close()
-	defer close(release)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
-
-	tests := []struct {
-		name, url string
-		timeout   time.Duration
-	}{
-		{"connection closed", hangup.URL, 2 * time.Second},
-		{"timeout", slow.URL, 100 * time.Millisecond},
-		{"connection refused", refused, 2 * time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, logs := newTestClient(t, tt.url, func(cfg *Config) { cfg.Timeout = tt.timeout })
+	for _, tt := range testsupport.TransportFailures(t) {
+		t.Run(tt.Name, func(t *testing.T) {
+			c, logs := newTestClient(t, tt.URL, func(cfg *Config) { cfg.Timeout = tt.Timeout })
 			_, err := handler(t, c, "submit_dispute").Apply(context.Background(), &handlers.Call{Command: command("162", "")})
 			if kind(err) != "retryable" {
 				t.Fatalf("outcome = %s (%v), want retryable", kind(err), err)

@@ -44,24 +44,19 @@ type Config struct {
 
 // Client calls Ingenico's Dispute REST service.
 type Client struct {
-	base    *url.URL
-	cfg     Config
-	http    *providerhttp.Client
-	log     *slog.Logger
-	now     func() time.Time
-	secret  []byte
-	keyID   string
-	merchID string
+	base   *url.URL
+	cfg    Config
+	http   *providerhttp.Client
+	log    *slog.Logger
+	now    func() time.Time
+	secret []byte // a copy, so the caller cannot change it under us
 }
 
 // New checks cfg and returns a Client.
 func New(cfg Config) (*Client, error) {
-	base, err := url.Parse(cfg.BaseURL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("ingenico: base URL %q must be an absolute http(s) URL", cfg.BaseURL)
-	}
-	if base.RawQuery != "" || base.Fragment != "" {
-		return nil, fmt.Errorf("ingenico: base URL %q must not have a query or fragment", cfg.BaseURL)
+	base, err := providerhttp.ParseBaseURL(Provider, cfg.BaseURL)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.MerchantID == "":
@@ -74,13 +69,11 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("ingenico: api key id must not contain ':' or white space")
 	}
 	c := &Client{
-		base:    base,
-		cfg:     cfg,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		secret:  bytes.Clone(cfg.SecretAPIKey),
-		keyID:   cfg.APIKeyID,
-		merchID: cfg.MerchantID,
+		base:   base,
+		cfg:    cfg,
+		log:    cfg.Logger,
+		now:    cfg.Now,
+		secret: bytes.Clone(cfg.SecretAPIKey),
 	}
 	c.http = providerhttp.New(providerhttp.Config{
 		Provider:  Provider,
@@ -116,7 +109,7 @@ func Validators(mux *handlers.Mux) {
 // url returns the URL of a dispute operation, each id path-escaped.
 func (c *Client) url(disputeID, op string) *url.URL {
 	escaped := strings.TrimSuffix(c.base.EscapedPath(), "/") +
-		"/v1/" + url.PathEscape(c.merchID) + "/disputes/" + url.PathEscape(disputeID) + "/" + op
+		"/v1/" + url.PathEscape(c.cfg.MerchantID) + "/disputes/" + url.PathEscape(disputeID) + "/" + op
 	u := *c.base
 	u.RawPath = escaped
 	u.Path, _ = url.PathUnescape(escaped) // cannot fail: built from escaped parts
@@ -184,9 +177,7 @@ func (c *Client) signingClient(hc *http.Client) *http.Client {
 			base = http.DefaultTransport
 		}
 	} else {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 32
-		base = t
+		base = providerhttp.PooledTransport()
 	}
 	out.Transport = &signer{base: base, c: c}
 	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -201,6 +192,6 @@ type signer struct {
 func (s *signer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context()) // a RoundTripper must not modify its request
 	r.Header.Set("Date", s.c.now().UTC().Format(http.TimeFormat))
-	gcs.Sign(r, s.c.keyID, s.c.secret)
+	gcs.Sign(r, s.c.cfg.APIKeyID, s.c.secret)
 	return s.base.RoundTrip(r)
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 )
 
 // Test credentials; the secret is checked for in logs and errors.
@@ -238,22 +239,7 @@ func (f *fakeIngenico) effectCount() int {
 }
 
 // logBuffer collects log output for the secret checks.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = testsupport.LogBuffer
 
 func newTestClient(t *testing.T, baseURL string, mod func(*Config)) (*Client, *logBuffer) {
 	t.Helper()

@@ -25,7 +25,7 @@ func TestAgainstSandbox(t *testing.T) {
 	newClient := func(secret string) *Client {
 		c, _ := newTestClient(t, srv.URL, func(cfg *Config) {
 			cfg.MerchantID, cfg.APIKeyID, cfg.SecretAPIKey = keys.IngenicoMerchantID, keys.IngenicoAPIKeyID, []byte(secret)
-			cfg.Evidence = &fakeEvidence{objects: map[string][]byte{"ev/1": evidence}}
+			cfg.Evidence = &fakeEvidence{Objects: map[string][]byte{"ev/1": evidence}}
 		})
 		return c
 	}

@@ -2,17 +2,15 @@ package alipayclient_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
+	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 )
 
 func TestTableKind(t *testing.T) {
@@ -57,32 +55,16 @@ func TestClassifySuccessNeeds2xx(t *testing.T) {
 	}
 }
 
-type memEvidence struct {
-	data map[string][]byte
-	err  error
-}
+// An evidence store whose reads can fail, and the digest of a reference.
+type memEvidence = testsupport.FakeEvidence
 
-func (m memEvidence) Get(_ context.Context, ref handlers.ContentRef) ([]byte, error) {
-	if m.err != nil {
-		return nil, m.err
-	}
-	d, ok := m.data[ref.Name]
-	if !ok {
-		return nil, fmt.Errorf("get %s: %w", ref.Name, jetstream.ErrObjectNotFound)
-	}
-	return d, nil
-}
-
-func digest(b []byte) string {
-	s := sha256.Sum256(b)
-	return "SHA-256=" + base64.URLEncoding.EncodeToString(s[:])
-}
+var digest = testsupport.Digest
 
 func TestLoadRef(t *testing.T) {
 	t.Parallel()
 	pdf := []byte("%PDF-1.7 evidence ü")
 	big := make([]byte, 31)
-	ev := memEvidence{data: map[string][]byte{"a.pdf": pdf, "big": big, "empty": {}}}
+	ev := memEvidence{Objects: map[string][]byte{"a.pdf": pdf, "big": big, "empty": {}}}
 	const field = "params.x.contentRef"
 	cases := []struct {
 		name    string
@@ -101,7 +83,7 @@ func TestLoadRef(t *testing.T) {
 		{"too large once encoded", ev, handlers.ContentRef{Name: "big"}, 40, "", field + `: evidence object "big" is 44 Base64 characters, more than 40`, false},
 		{"empty", ev, handlers.ContentRef{Name: "empty"}, 40, "", field + `: evidence object "empty" is empty`, false},
 		{"no store", nil, handlers.ContentRef{Name: "a.pdf"}, 100, "", field + ": evidence references cannot be read: no evidence store is configured", false},
-		{"store down", memEvidence{err: errors.New("nats: timeout")}, handlers.ContentRef{Name: "a.pdf"}, 100, "", "", true},
+		{"store down", memEvidence{Err: errors.New("nats: timeout")}, handlers.ContentRef{Name: "a.pdf"}, 100, "", "", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

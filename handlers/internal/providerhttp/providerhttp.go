@@ -44,9 +44,7 @@ func New(cfg Config) *Client {
 	}
 	hc := cfg.Client
 	if hc == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 32
-		hc = &http.Client{Transport: t}
+		hc = &http.Client{Transport: PooledTransport()}
 	}
 	c := &Client{cfg: cfg, hc: hc}
 	if cfg.RateLimit > 0 {
