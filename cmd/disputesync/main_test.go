@@ -267,3 +267,15 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintConfigRedactsSecrets(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DISPUTESYNC_REDIS_URL": "redis://app:hunter2pass@127.0.0.1:1/0"}
+	code, out, _ := runCLI(t, func(k string) string { return env[k] }, "run", "--print-config", "--nats-token", "tok3nSecret")
+	if code != 0 || !strings.Contains(out, "redis-url=redis://app:xxxxx@127.0.0.1:1/0") || !strings.Contains(out, "nats-token=[redacted]") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if strings.Contains(out, "hunter2pass") || strings.Contains(out, "tok3nSecret") {
+		t.Fatalf("--print-config shows a secret:\n%s", out)
+	}
+}

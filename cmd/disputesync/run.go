@@ -6,6 +6,7 @@ import (
 )
 
 func runCmd() *subcommand {
+	var printConfig bool
 	return &subcommand{
 		name:     "run",
 		synopsis: "run [flags]",
@@ -21,6 +22,7 @@ machine (a sandbox) uses the sandbox's published test keys when none are
 given; any other provider without credentials is not configured and its
 commands are rejected with PROVIDER_NOT_CONFIGURED.`,
 		flags: func(o *options, c *config) {
+			o.boolean(&printConfig, "print-config", "print the effective configuration (secrets redacted) and exit")
 			o.list(&c.Roles, "roles", "poller,worker,webhook", "roles this process runs: poller, worker, webhook")
 			o.connectionFlags(c)
 			o.endpointFlags(c)
@@ -30,9 +32,13 @@ commands are rejected with PROVIDER_NOT_CONFIGURED.`,
 			o.topologyFlags(c)
 			o.logFlags(c)
 		},
-		run: func(ctx context.Context, e env, c *config, _ *options, args []string) error {
+		run: func(ctx context.Context, e env, c *config, o *options, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+			}
+			if printConfig {
+				o.dump(e.stdout)
+				return nil
 			}
 			log := newLogger(c, e)
 			_, wait, err := startSystem(ctx, c, log)
