@@ -1,4 +1,4 @@
-// Package docs holds disputesync's machine-readable contract (CONTRACT
+// Package docs holds disputesync's machine-readable contract (docs/contract.md
 // section 2): asyncapi.yaml, which describes every subject, message and
 // header, and the JSON Schemas (draft 2020-12) of the messages in schemas/,
 // embedded here so that tests can validate the messages the code really

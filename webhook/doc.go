@@ -1,4 +1,4 @@
-// Package webhook receives the providers' notifications (CONTRACT section
+// Package webhook receives the providers' notifications (docs/contract.md section
 // 6) on --webhook-addr and turns them into the same dispute events as
 // polling:
 //

@@ -26,7 +26,7 @@ var kinds = []struct {
 	path     string
 	build    func(t *testing.T, sb *sandbox.Server) sandbox.Notification
 	want     []string // source/type of the events it gives, in order
-	success  string   // the success answer of CONTRACT section 6
+	success  string   // the success answer of docs/contract.md section 6
 }{
 	{
 		provider: webhook.ProviderDisputeAPI, path: webhook.PathDisputeAPINotify,

@@ -18,7 +18,7 @@ import (
 const MaxCommandBytes = 8 << 20
 
 // DecodeCommand decodes and checks the envelope of an action command
-// (CONTRACT section 2). It is strict: the bytes must be valid UTF-8 holding
+// (docs/contract.md section 2). It is strict: the bytes must be valid UTF-8 holding
 // one JSON object, with no duplicate keys at any level (so every reader sees
 // the same command), no unknown top-level fields and no trailing data.
 // Errors are *handlers.InvalidError. The returned id is whatever
@@ -78,7 +78,7 @@ func checkEnvelope(c *handlers.Command) error {
 	return nil
 }
 
-// CheckRequestID applies CONTRACT section 2's rule to a disputeRequestId:
+// CheckRequestID applies docs/contract.md section 2's rule to a disputeRequestId:
 // 1 to 64 characters. It also becomes a Redis key and a NATS header, so
 // only printable ASCII without spaces is accepted.
 func CheckRequestID(id string) error {

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Outcomes of a command (CONTRACT section 2).
+// Outcomes of a command (docs/contract.md section 2).
 const (
 	Succeeded = "succeeded"
 	Failed    = "failed"

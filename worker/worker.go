@@ -263,7 +263,7 @@ func idempotencyLabel(s ClaimStatus) string {
 	case TakenOver:
 		return string(Claimed)
 	case Replay:
-		return "replayed" // the label CONTRACT section 4 names
+		return "replayed" // the label docs/contract.md section 4 names
 	}
 	return string(s)
 }
@@ -467,7 +467,7 @@ func (w *Worker) replay(ctx context.Context, d *delivery, claim Claim) {
 	}
 	// A redelivery of the very message that completed it (its ack was
 	// lost) has nothing new to say; any other message, a republish, still
-	// gets its replayed answer (CONTRACT section 2).
+	// gets its replayed answer (docs/contract.md section 2).
 	if claim.Seq != d.meta.Sequence.Stream {
 		var res Result
 		if err := json.Unmarshal(claim.Result, &res); err != nil {

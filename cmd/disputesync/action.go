@@ -55,7 +55,7 @@ func actionCmd() *subcommand {
 		name:     "action",
 		synopsis: "action PROVIDER ACTION [flags] [param=value ...]",
 		summary:  "publish an operator's command, wait for its result and print it",
-		detail: `Builds an action command (CONTRACT section 2) from the flags, validates it with
+		detail: `Builds an action command (docs/contract.md section 2) from the flags, validates it with
 the worker's own rules, publishes it to <prefix>.actions.PROVIDER.ACTION with
 Nats-Msg-Id set to its disputeRequestId, waits for its result and prints it.
 

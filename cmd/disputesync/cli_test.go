@@ -305,7 +305,7 @@ func newRequestID(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b)
 }
 
-// Issue 8 acceptance 1: every action of CONTRACT section 2 runs from the
+// Issue 8 acceptance 1: every action of docs/contract.md section 2 runs from the
 // CLI, succeeds, and the sandbox applied it exactly once.
 func (h *cliHarness) testEveryAction(t *testing.T) {
 	var ids sandbox.SampleIDs

@@ -38,7 +38,7 @@ const heldCommands = 80
 
 // TestMetricsEndToEnd is issue 7 acceptances 1 and 2 against a running
 // "dev": after a small poll and a few actions, /metrics has every metric of
-// CONTRACT section 4 with sane values, the backlog gauges equal JetStream's
+// docs/contract.md section 4 with sane values, the backlog gauges equal JetStream's
 // consumer info, and every PromQL expression of deploy/ names only metrics
 // of that scrape.
 func TestMetricsEndToEnd(t *testing.T) {
@@ -199,7 +199,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Errorf("backlog gauges %v: want the %d held commands split between pending and ack pending", got, heldCommands)
 	}
 
-	// Every other metric of CONTRACT section 4, with sane values.
+	// Every other metric of docs/contract.md section 4, with sane values.
 	now := float64(time.Now().Unix())
 	openDisputes := sandboxOpenDisputes(t, sandboxURL)
 	checks := []struct {
