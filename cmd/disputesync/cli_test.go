@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/internal/testenv"
 	"github.com/disputesync/disputesync/internal/topology"
 	"github.com/disputesync/disputesync/sandbox"
@@ -746,6 +747,39 @@ func (h *cliHarness) testReusedRequestID(t *testing.T) {
 		if got := h.calls(t)["alipay.acceptDispute"] - before["alipay.acceptDispute"]; got != 1 {
 			t.Errorf("the sandbox received %d acceptDispute requests for one command sent three times, want 1", got)
 		}
+	})
+
+	t.Run("same command after the duplicate window", func(t *testing.T) {
+		// The first publish of the command carries no Nats-Msg-Id, so
+		// JetStream holds no id for it: the CLI's publish of the same
+		// command reaches the worker, as it does once the window has passed.
+		d := h.newAlipayDispute(t)
+		reqID := newRequestID("cli-later")
+		sub, err := h.nc.SubscribeSync(h.names.ResultSubject("alipay", "accept_dispute"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		body, _ := json.Marshal(&handlers.Command{DisputeRequestID: reqID, DisputeID: d, RequestedBy: "cli-test"})
+		if _, err := h.js.Publish(context.Background(), h.names.ActionSubject("alipay", "accept_dispute"), body); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m, err := sub.NextMsg(30 * time.Second)
+			if err != nil {
+				t.Fatalf("no result for the first publish: %v", err)
+			}
+			if m.Header.Get(worker.HeaderDisputeRequestID) == reqID {
+				break
+			}
+		}
+		before := h.calls(t)
+		r, res := h.actionJSON(t, "alipay", "accept_dispute", "--dispute-id", d, "--request-id", reqID)
+		if r.code != exitOK || res.Outcome != worker.Succeeded || !res.Replayed || res.DisputeID != d || strings.Contains(r.stderr, "dropped") {
+			t.Fatalf("want exit 0 and the worker's replayed result on %s; got %s", d, r)
+		}
+		h.sameCalls(t, before, "the repeat")
+		h.oneEffect(t, "alipay", "acceptDispute", "", d)
 	})
 
 	t.Run("same id, another dispute or action", func(t *testing.T) {
