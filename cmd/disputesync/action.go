@@ -209,9 +209,13 @@ type publisher struct {
 // reports that JetStream dropped the publish as a duplicate and res is the
 // result of the identical command already in the stream.
 func (p *publisher) run(ctx context.Context, msgID string, wait time.Duration) (res worker.Result, earlier bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	// Only waiting for the result is bounded by --wait; publishing and
+	// reading the streams are bounded by ctx and the client's own timeouts,
+	// so that a short --wait never leaves it unknown whether the command
+	// was stored.
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	seq, dup, res, err := p.publishAndWait(ctx, msgID)
+	seq, dup, res, err := p.publishAndWait(ctx, waitCtx, msgID)
 	if err != nil || !dup {
 		return res, false, p.timeout(err, seq, wait, false)
 	}
@@ -223,7 +227,7 @@ func (p *publisher) run(ctx context.Context, msgID string, wait time.Duration) (
 	origSubject, queued := p.queuedSubject(ctx, seq)
 	if !queued || origSubject == subject {
 		var got *resultMsg
-		got, err = p.findEarlier(ctx, seq)
+		got, err = p.findEarlier(ctx, waitCtx, seq)
 		if err != nil {
 			return res, false, p.timeout(err, seq, wait, true)
 		}
@@ -242,14 +246,14 @@ func (p *publisher) run(ctx context.Context, msgID string, wait time.Duration) (
 	// dropping it silently.
 	fmt.Fprintf(p.stderr, "JetStream dropped this publish because the same body with disputeRequestId %s was published as another command (%s, sequence %d); publishing it again without Nats-Msg-Id so that the worker answers it\n",
 		p.id, origSubject, seq)
-	seq, _, res, err = p.publishAndWait(ctx, "")
+	seq, _, res, err = p.publishAndWait(ctx, waitCtx, "")
 	return res, false, p.timeout(err, seq, wait, false)
 }
 
 // publishAndWait publishes the command (with Nats-Msg-Id msgID, if not
-// empty) and, unless JetStream drops it as a duplicate, waits for the
-// result naming its stream sequence.
-func (p *publisher) publishAndWait(ctx context.Context, msgID string) (seq uint64, dup bool, res worker.Result, err error) {
+// empty) and, unless JetStream drops it as a duplicate, waits until waitCtx
+// ends for the result naming its stream sequence.
+func (p *publisher) publishAndWait(ctx, waitCtx context.Context, msgID string) (seq uint64, dup bool, res worker.Result, err error) {
 	// Listen before publishing, so that the result cannot slip past, and
 	// only to results stored from now on.
 	rs, err := p.js.Stream(ctx, p.names.ResultsStream())
@@ -279,7 +283,7 @@ func (p *publisher) publishAndWait(ctx context.Context, msgID string) (seq uint6
 	if ack.Duplicate {
 		return ack.Sequence, true, res, nil
 	}
-	got, err := awaitSequence(ctx, results, ack.Sequence)
+	got, err := awaitSequence(waitCtx, results, ack.Sequence)
 	if err != nil {
 		return ack.Sequence, false, res, err
 	}
@@ -304,7 +308,7 @@ func (p *publisher) queuedSubject(ctx context.Context, seq uint64) (string, bool
 // findEarlier finds the result of command seq, published within the actions
 // stream's duplicate window (JetStream reported it as a duplicate, so it
 // was stored no longer ago than that), on any action's results subject.
-func (p *publisher) findEarlier(ctx context.Context, seq uint64) (*resultMsg, error) {
+func (p *publisher) findEarlier(ctx, waitCtx context.Context, seq uint64) (*resultMsg, error) {
 	s, err := p.js.Stream(ctx, p.names.ActionsStream())
 	if err != nil {
 		return nil, fmt.Errorf("actions stream %s: %w", p.names.ActionsStream(), err)
@@ -326,7 +330,7 @@ func (p *publisher) findEarlier(ctx context.Context, seq uint64) (*resultMsg, er
 		return nil, err
 	}
 	defer stop()
-	return awaitSequence(ctx, results, seq)
+	return awaitSequence(waitCtx, results, seq)
 }
 
 // timeout turns running out of --wait into exit status 5 with what is
