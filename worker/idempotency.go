@@ -309,3 +309,36 @@ func (s *Store) Unlock(ctx context.Context, key, owner string) error {
 	}
 	return nil
 }
+
+// Probe runs every script of the store once, on a record and a lock of its
+// own that it deletes afterwards, so that an ACL refusing a command a script
+// calls is found at start (a configuration error: the process exits) rather
+// than on the first command.
+func (s *Store) Probe(ctx context.Context) error {
+	id := "probe-" + strconv.FormatInt(s.now().UnixNano(), 36)
+	p := *s
+	p.retention = time.Minute // a record left behind by a failed probe goes soon
+	defer func() {
+		_ = s.rdb.Del(context.WithoutCancel(ctx), s.key(id), s.names.RedisKey("lock", id)).Err()
+	}()
+	c, err := p.Claim(ctx, id, "probe", id)
+	if err != nil {
+		return err
+	}
+	steps := []func() error{
+		func() error { _, err := p.Lock(ctx, id, id); return err },
+		func() error { return p.Unlock(ctx, id, id) },
+		func() error { return p.BeginCall(ctx, id, id, c.Epoch, 1) },
+		func() error { return p.Extend(ctx, id, id, c.Epoch) },
+		func() error { return p.Release(ctx, id, id, c.Epoch) },
+		func() error { c, err = p.Claim(ctx, id, "probe", id+"b"); return err },
+		func() error { _, err := p.Complete(ctx, id, id+"b", c.Epoch, []byte("{}"), 0); return err },
+		func() error { return p.MarkPublished(ctx, id) },
+	}
+	for _, f := range steps {
+		if err := f(); err != nil {
+			return fmt.Errorf("worker: idempotency store probe: %w", err)
+		}
+	}
+	return nil
+}

@@ -6,11 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/disputesync/disputesync/handlers/alipayplus"
+	"github.com/disputesync/disputesync/internal/embedded"
 	"github.com/disputesync/disputesync/internal/health"
 	"github.com/disputesync/disputesync/internal/testenv"
 	"github.com/disputesync/disputesync/internal/topology"
@@ -29,50 +25,10 @@ import (
 // did not grant TIME, which the claim script called then.
 const redisACLBeforeIssue14 = `user disputesync on >pw ~DISPUTES:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous +info`
 
-// startACLRedis starts redis-server on a free port with the ACL users given
-// (plus "admin", allowed everything, to read ACL LOG); it stops when t ends.
-func startACLRedis(t *testing.T, users ...string) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server is needed for the ACL tests: %v", err)
-	}
-	dir := t.TempDir()
-	acl := filepath.Join(dir, "users.acl")
-	lines := append([]string{"user default off", "user admin on >adminpw ~* &* +@all"}, users...)
-	if err := os.WriteFile(acl, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
-		"--dir", dir, "--aclfile", acl, "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	admin := redis.NewClient(&redis.Options{Addr: addr, Username: "admin", Password: "adminpw"})
-	defer admin.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for admin.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			t.Fatalf("redis-server on %s does not answer:\n%s", addr, b)
-		}
-		time.Sleep(50 * time.Millisecond) // a child process has no readiness signal
-	}
-	return addr
-}
-
 // aclLog is what Redis refused so far, as ACL LOG reports it.
 func aclLog(t *testing.T, addr string) []string {
 	t.Helper()
-	admin := redis.NewClient(&redis.Options{Addr: addr, Username: "admin", Password: "adminpw"})
+	admin := testenv.ACLAdminClient(addr)
 	defer admin.Close()
 	entries, err := admin.ACLLog(context.Background(), 100).Result()
 	if err != nil {
@@ -139,11 +95,11 @@ func useStore(ctx context.Context, t *testing.T, rdb redis.UniversalClient, name
 func TestRedisCommandsAreTheACL(t *testing.T) {
 	t.Parallel()
 	names := topology.MustNew("disputes")
-	addr := startACLRedis(t,
+	addr := testenv.RedisWithACL(t,
 		"user listed on >pw resetchannels ~"+names.RedisPattern()+" "+ACLCommands(),
 		redisACLBeforeIssue14)
 	ctx := testenv.Context(t)
-	admin := redis.NewClient(&redis.Options{Addr: addr, Username: "admin", Password: "adminpw"})
+	admin := testenv.ACLAdminClient(addr)
 	defer admin.Close()
 	for _, u := range []struct {
 		user   string
@@ -183,7 +139,7 @@ func TestRedisCommandsAreTheACL(t *testing.T) {
 func TestRedisScriptRefusalMarksWorkerNotReady(t *testing.T) {
 	t.Parallel()
 	names := topology.MustNew("disputes")
-	addr := startACLRedis(t, "user nohset on >pw resetchannels ~"+names.RedisPattern()+" "+ACLCommands()+" -hset")
+	addr := testenv.RedisWithACL(t, "user nohset on >pw resetchannels ~"+names.RedisPattern()+" "+ACLCommands()+" -hset")
 	ctx := testenv.Context(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr, Username: "nohset", Password: "pw"})
 	defer rdb.Close()
@@ -208,5 +164,29 @@ func TestRedisScriptRefusalMarksWorkerNotReady(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "configuration error"); n != 1 {
 		t.Errorf("refusal logged %d times for 3 refused claims, want once:\n%s", n, logs.String())
+	}
+}
+
+// The start-up probe passes on the Redis servers disputesync runs on (the
+// embedded one of "dev" included) and leaves no key behind.
+func TestStoreProbe(t *testing.T) {
+	t.Parallel()
+	mr, err := embedded.StartRedis("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mr.Close()
+	env := testenv.New(t)
+	opts, _ := redis.ParseURL(mr.URL())
+	embeddedRedis := redis.NewClient(opts)
+	defer embeddedRedis.Close()
+	for name, rdb := range map[string]redis.UniversalClient{"redis-server": env.Redis, "embedded": embeddedRedis} {
+		ctx := testenv.Context(t)
+		if err := NewStore(rdb, env.Names, time.Minute, time.Hour).Probe(ctx); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if keys, _ := rdb.Keys(ctx, env.Names.RedisPattern()).Result(); len(keys) != 0 {
+			t.Errorf("%s: the probe left %v", name, keys)
+		}
 	}
 }

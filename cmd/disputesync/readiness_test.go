@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/disputesync/disputesync/internal/testenv"
+	"github.com/disputesync/disputesync/worker"
 )
 
 var runningMetrics = regexp.MustCompile(`metrics=http://(\S+)/metrics`)
@@ -328,4 +330,85 @@ func TestOldNATSGrantsWorkerStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedisRefusalWorker is issue 14 acceptance 3, third failure: a worker
+// whose Redis user may not run a command of the idempotency scripts (then
+// TIME, which no script calls now; here HSET) used to loop on "idempotency
+// store unavailable" while ready. At start it now exits 1 naming the
+// command, the user and the role; when the grant goes while it runs,
+// /readyz answers 503 saying the same, disputesync_ready is 0, and the
+// refusal is logged once however often the command is redelivered.
+func TestRedisRefusalWorker(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t) // NATS only: Redis is this test's own
+	pattern := "~" + env.Names.RedisPattern()
+	addr := testenv.RedisWithACL(t,
+		"user nohset on >pw resetchannels "+pattern+" "+worker.ACLCommands()+" -hset",
+		"user listed on >pw resetchannels "+pattern+" "+worker.ACLCommands())
+	runArgs := func(user string) []string {
+		return []string{"--roles", "worker", "--nats-url", env.NATSURL, "--redis-url", "redis://" + user + ":pw@" + addr + "/0",
+			"--prefix", env.Prefix, "--metrics-addr", "127.0.0.1:0"}
+	}
+
+	t.Run("at start", func(t *testing.T) {
+		code, _, stderr := runCLI(t, noEnv, append([]string{"run"}, runArgs("nohset")...)...)
+		if code != 1 {
+			t.Errorf("run exited %d, want 1", code)
+		}
+		for _, want := range []string{"Redis user nohset may not run HSET", "needed by worker"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("stderr does not say %q:\n%s", want, stderr)
+			}
+		}
+	})
+
+	t.Run("while running", func(t *testing.T) {
+		p := startRun(t, runArgs("listed")...)
+		admin := testenv.ACLAdminClient(addr)
+		defer admin.Close()
+		ctx := testenv.Context(t)
+		if err := admin.Do(ctx, "ACL", "SETUSER", "listed", "-hset").Err(); err != nil {
+			t.Fatal(err)
+		}
+		m := nats.NewMsg(env.Names.ActionSubject("alipay", "accept_dispute"))
+		m.Data = []byte(`{"disputeRequestId":"acl-1","disputeId":"D-1","params":{},"requestedBy":"test"}`)
+		if _, err := env.JS.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		r := p.awaitNotReady(t, "worker")
+		for _, want := range []string{"Redis user listed may not run HSET", "needed by worker"} {
+			if !strings.Contains(r.Checks["worker"], want) {
+				t.Errorf("/readyz checks.worker = %q: does not say %q", r.Checks["worker"], want)
+			}
+		}
+		if v := p.readyMetric(t, "worker"); v != 0 {
+			t.Errorf("disputesync_ready{component=\"worker\"} = %v, want 0", v)
+		}
+		if r.Checks["redis"] != "ok" {
+			t.Errorf("Redis answers PING: checks.redis = %q, want ok", r.Checks["redis"])
+		}
+		// Await a redelivery (the claim refused again), then count the logs.
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			n, err := admin.ACLLog(ctx, 100).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(n) > 0 && n[0].Username == "listed" && n[0].Count >= 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the claim was not refused twice in 90s: %+v", n)
+			}
+			time.Sleep(100 * time.Millisecond) // polling the server's ACL LOG
+		}
+		log := p.errOut.String()
+		if n := strings.Count(log, "may not run HSET"); n != 1 {
+			t.Errorf("the refusal was logged %d times, want once:\n%s", n, log)
+		}
+		if strings.Contains(log, "idempotency store unavailable") {
+			t.Errorf("a refusal is logged as an outage:\n%s", log)
+		}
+	})
 }

@@ -141,6 +141,11 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 		if err != nil {
 			return abort(err)
 		}
+		// A Redis ACL refusing a command of the scripts is a configuration
+		// error: found now, it stops the start instead of every command.
+		if err := w.Store().Probe(ctx); err != nil {
+			return abort(err)
+		}
 		// Known series start at 0, so the first dead letter or rejection
 		// is an increase Prometheus can see.
 		s.m.Preset(metrics.Known{
