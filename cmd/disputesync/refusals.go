@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/disputesync/disputesync/internal/health"
 	"github.com/disputesync/disputesync/internal/topology"
 	"github.com/disputesync/disputesync/internal/versions"
@@ -78,8 +80,15 @@ func rolesOfSubject(n topology.Names, subject string) []string {
 // may not publish to the subject. A JetStream API that did not answer
 // because the user may not ask it is said so, apart from a server without
 // JetStream (which answers "no responders").
-func explain(b *health.Board, err error) error {
+func explain(b *health.Board, nc *nats.Conn, err error) error {
 	if errors.Is(err, versions.ErrJetStreamNoAnswer) {
+		// The violation reaches the error handler asynchronously; the
+		// connection's last error is set before that, so read it too.
+		if _, ok := b.Refused(versions.JetStreamInfo); !ok && nc != nil {
+			if last := nc.LastError(); errors.Is(last, nats.ErrPermissionViolation) {
+				b.NATSError(nc, nil, last)
+			}
+		}
 		if msg, ok := b.Refused(versions.JetStreamInfo); ok {
 			err = fmt.Errorf("the NATS server has JetStream, but this user has no right to its API: %s (grant publish to \"$JS.API.>\" or the role's API subjects): %w", msg, err)
 		}

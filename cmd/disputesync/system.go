@@ -60,7 +60,7 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 		_ = s.nc.Drain()
 	}
 	fail := func(err error) (*system, func() error, error) {
-		err = explain(board, err)
+		err = explain(board, s.nc, err)
 		closeAll()
 		return nil, nil, err
 	}
