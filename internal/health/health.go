@@ -51,8 +51,9 @@ func (b *Board) Role(name string) *Role {
 	if b.problems[name] == nil {
 		b.problems[name] = map[string]string{}
 	}
+	ok := len(b.problems[name]) == 0
 	b.mu.Unlock()
-	b.m.SetReady(name, true)
+	b.m.SetReady(name, ok)
 	return &Role{b: b, name: name}
 }
 
