@@ -20,7 +20,7 @@ import (
 //	state       held | idle | done
 //	owner       the holder's token (unique per delivery attempt)
 //	epoch       fencing counter, +1 on every claim
-//	lease       lease end, Redis server time in ms
+//	lease       lease end, unix ms of the worker clock (see below)
 //	calls       provider calls started so far
 //	first       when the command was first claimed (ms)
 //	seq         stream sequence of the delivery that completed it
