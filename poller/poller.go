@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
+	"github.com/disputesync/disputesync/internal/health"
 	"github.com/disputesync/disputesync/internal/topology"
 	"github.com/disputesync/disputesync/metrics"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Health is the poller's readiness: not ready while it cannot read or
+	// write its lease, and for good once the source stopped. Optional.
+	Health *health.Role
 }
 
 // Poller syncs one source's dispute list into events.
@@ -159,10 +163,22 @@ func (p *Poller) Run(ctx context.Context) error {
 	p.logger.Info("poller starting", slog.String("instance", p.cfg.Instance),
 		slog.Duration("interval", p.cfg.Interval), slog.Duration("lease_ttl", p.cfg.LeaseTTL))
 	tick := p.cfg.LeaseTTL / 3
+	var leaseErr string // the last lease failure logged: each is logged once, not every tick
 	for ctx.Err() == nil {
 		held, holder, err := p.lease.tryAcquire(ctx)
-		if err != nil && ctx.Err() == nil {
-			p.logger.Warn("lease check failed", slog.String("error", err.Error()))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if err.Error() != leaseErr {
+				leaseErr = err.Error()
+				p.logger.Warn("lease check failed", slog.String("error", leaseErr))
+			}
+			p.cfg.Health.NotReady("cannot hold its lease: " + leaseErr)
+		case err == nil:
+			if leaseErr != "" {
+				p.logger.Info("lease check works again")
+			}
+			leaseErr = ""
+			p.cfg.Health.Ready() // leading or a healthy standby
 		}
 		if !held {
 			p.logger.Debug("standing by", slog.String("holder", holder))
@@ -175,6 +191,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		p.lease.release(releaseCtx)
 		cancel()
 		if errors.Is(err, ErrRejected) {
+			p.cfg.Health.NotReady("source " + p.cfg.Source + " stopped: the list API rejected the request (" + err.Error() + "); fix the configuration and restart")
 			p.logger.Error("source stopped: the list API rejected the request; fix the configuration and restart",
 				slog.String("error", err.Error()))
 			<-ctx.Done()

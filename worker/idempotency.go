@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/disputesync/disputesync/internal/health"
 	"github.com/disputesync/disputesync/internal/topology"
 )
 
@@ -19,7 +20,7 @@ import (
 //	state       held | idle | done
 //	owner       the holder's token (unique per delivery attempt)
 //	epoch       fencing counter, +1 on every claim
-//	lease       lease end, Redis server time in ms
+//	lease       lease end, unix ms of the worker clock (see below)
 //	calls       provider calls started so far
 //	first       when the command was first claimed (ms)
 //	seq         stream sequence of the delivery that completed it
@@ -28,8 +29,15 @@ import (
 //
 // Every transition is one Lua script, and every script gives the same answer
 // when go-redis runs it twice (it retries on network errors): the owner token
-// lets a script recognise its own earlier run. Times come from the Redis
-// server (TIME), so worker clocks do not matter.
+// lets a script recognise its own earlier run.
+//
+// Times (lease ends, first) are the worker's clock, passed to each script as
+// an argument, not the Redis server's TIME: the ACL of deploy/redis need not
+// grant TIME, and the retry deadline (RetryDeadline since "first", judged by
+// the worker) compares two readings of the same clock. Leases are compared
+// across workers, so worker clocks must agree to well within a lease (30 s by
+// default); NTP gives milliseconds. RedisCommands lists every command these
+// scripts call.
 
 // ClaimStatus is the outcome of a claim.
 type ClaimStatus string
@@ -60,12 +68,24 @@ type Store struct {
 	names     topology.Names
 	lease     time.Duration
 	retention time.Duration
+	now       func() time.Time // the worker's clock; see above
+	health    *health.Role     // told of ACL refusals; nil outside a process
+}
+
+// run runs a script of the store; an ACL refusal is reported to the role's
+// readiness (logged once) and returned as a *health.RedisRefusal.
+func (s *Store) run(ctx context.Context, sc script, keys []string, args ...any) *redis.Cmd {
+	cmd := sc.run(ctx, s.rdb, keys, args...)
+	if err := cmd.Err(); err != nil {
+		s.health.RedisRefused(err)
+	}
+	return cmd
 }
 
 // NewStore returns a Store. lease is how long a holder may go without
 // renewing; retention how long a finished command is remembered.
 func NewStore(rdb redis.UniversalClient, names topology.Names, lease, retention time.Duration) *Store {
-	return &Store{rdb: rdb, names: names, lease: lease, retention: retention}
+	return &Store{rdb: rdb, names: names, lease: lease, retention: retention, now: time.Now}
 }
 
 func (s *Store) key(id string) string { return s.names.RedisKey("idem", id) }
@@ -73,11 +93,12 @@ func (s *Store) key(id string) string { return s.names.RedisKey("idem", id) }
 // ErrLostClaim is returned when the caller no longer holds the command.
 var ErrLostClaim = errors.New("worker: claim lost to another holder")
 
-var claimScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+// nowMillis is the worker's clock as the scripts take it (ARGV, unix ms).
+func (s *Store) nowMillis() int64 { return s.now().UnixMilli() }
+
+var claimScript = newScript(`
 local k = KEYS[1]
-local fp, owner, lease, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local fp, owner, lease, ttl, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if redis.call('EXISTS', k) == 0 then
   redis.call('HSET', k, 'fp', fp, 'state', 'held', 'owner', owner, 'epoch', 1, 'lease', now + lease, 'calls', 0, 'first', now)
   redis.call('PEXPIRE', k, ttl)
@@ -107,7 +128,7 @@ return {status, epoch, tonumber(r[6]), tonumber(r[7])}
 
 // Claim tries to take the command for owner.
 func (s *Store) Claim(ctx context.Context, id, fp, owner string) (Claim, error) {
-	res, err := claimScript.Run(ctx, s.rdb, []string{s.key(id)}, fp, owner, s.lease.Milliseconds(), s.retention.Milliseconds()).Slice()
+	res, err := s.run(ctx, claimScript, []string{s.key(id)}, fp, owner, s.lease.Milliseconds(), s.retention.Milliseconds(), s.nowMillis()).Slice()
 	if err != nil {
 		return Claim{}, fmt.Errorf("worker: claim %s: %w", id, err)
 	}
@@ -145,16 +166,15 @@ func (s *Store) Claim(ctx context.Context, id, fp, owner string) (Claim, error) 
 }
 
 // holderCheck is the common head of the scripts that need the caller to be
-// the current holder.
+// the current holder. Their last argument is the worker's clock.
 const holderCheck = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[#ARGV])
 local k = KEYS[1]
 local r = redis.call('HMGET', k, 'state', 'owner', 'epoch')
 local held = r[1] == 'held' and r[2] == ARGV[1] and tonumber(r[3]) == tonumber(ARGV[2])
 `
 
-var beginCallScript = redis.NewScript(holderCheck + `
+var beginCallScript = newScript(holderCheck + `
 if not held then return -1 end
 -- ARGV[3] is the call number this attempt makes: setting, not incrementing,
 -- keeps a retried script from counting twice.
@@ -165,7 +185,7 @@ return tonumber(ARGV[3])
 // BeginCall records that the holder is about to call the provider (call
 // number n) and renews its lease.
 func (s *Store) BeginCall(ctx context.Context, id, owner string, epoch, n int64) error {
-	res, err := beginCallScript.Run(ctx, s.rdb, []string{s.key(id)}, owner, epoch, n, s.lease.Milliseconds()).Int64()
+	res, err := s.run(ctx, beginCallScript, []string{s.key(id)}, owner, epoch, n, s.lease.Milliseconds(), s.nowMillis()).Int64()
 	if err != nil {
 		return fmt.Errorf("worker: begin call %s: %w", id, err)
 	}
@@ -175,7 +195,7 @@ func (s *Store) BeginCall(ctx context.Context, id, owner string, epoch, n int64)
 	return nil
 }
 
-var extendScript = redis.NewScript(holderCheck + `
+var extendScript = newScript(holderCheck + `
 if not held then return 0 end
 redis.call('HSET', k, 'lease', now + tonumber(ARGV[3]))
 return 1
@@ -183,7 +203,7 @@ return 1
 
 // Extend renews the holder's lease.
 func (s *Store) Extend(ctx context.Context, id, owner string, epoch int64) error {
-	ok, err := extendScript.Run(ctx, s.rdb, []string{s.key(id)}, owner, epoch, s.lease.Milliseconds()).Int64()
+	ok, err := s.run(ctx, extendScript, []string{s.key(id)}, owner, epoch, s.lease.Milliseconds(), s.nowMillis()).Int64()
 	if err != nil {
 		return fmt.Errorf("worker: extend %s: %w", id, err)
 	}
@@ -193,7 +213,7 @@ func (s *Store) Extend(ctx context.Context, id, owner string, epoch int64) error
 	return nil
 }
 
-var releaseScript = redis.NewScript(holderCheck + `
+var releaseScript = newScript(holderCheck + `
 if not held then return 0 end
 redis.call('HSET', k, 'state', 'idle', 'owner', '')
 return 1
@@ -202,13 +222,13 @@ return 1
 // Release gives the command up without a result, so that a later delivery
 // can claim it at once (a retry, a busy dispute, a shutdown).
 func (s *Store) Release(ctx context.Context, id, owner string, epoch int64) error {
-	if _, err := releaseScript.Run(ctx, s.rdb, []string{s.key(id)}, owner, epoch).Int64(); err != nil {
+	if _, err := s.run(ctx, releaseScript, []string{s.key(id)}, owner, epoch, s.nowMillis()).Int64(); err != nil {
 		return fmt.Errorf("worker: release %s: %w", id, err)
 	}
 	return nil
 }
 
-var completeScript = redis.NewScript(`
+var completeScript = newScript(`
 local k = KEYS[1]
 local r = redis.call('HMGET', k, 'state', 'owner', 'epoch', 'result')
 if r[2] == ARGV[1] and tonumber(r[3]) == tonumber(ARGV[2]) then
@@ -226,7 +246,7 @@ return {'stale', r[1] or '', r[4] or ''}
 // stale holder never overwrites a newer holder's result: it gets
 // ErrLostClaim and, if the command is done, the winner's result.
 func (s *Store) Complete(ctx context.Context, id, owner string, epoch int64, result []byte, seq uint64) (winner []byte, err error) {
-	res, err := completeScript.Run(ctx, s.rdb, []string{s.key(id)}, owner, epoch, result, seq, s.retention.Milliseconds()).Slice()
+	res, err := s.run(ctx, completeScript, []string{s.key(id)}, owner, epoch, result, seq, s.retention.Milliseconds()).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("worker: complete %s: %w", id, err)
 	}
@@ -239,7 +259,7 @@ func (s *Store) Complete(ctx context.Context, id, owner string, epoch int64, res
 	return nil, ErrLostClaim
 }
 
-var markPublishedScript = redis.NewScript(`
+var markPublishedScript = newScript(`
 if redis.call('HGET', KEYS[1], 'state') == 'done' then redis.call('HSET', KEYS[1], 'published', 1) end
 return 1
 `)
@@ -247,7 +267,7 @@ return 1
 // MarkPublished records that the non-replayed result is stored in JetStream.
 // A record that has expired or vanished is left alone, never recreated.
 func (s *Store) MarkPublished(ctx context.Context, id string) error {
-	if err := markPublishedScript.Run(ctx, s.rdb, []string{s.key(id)}).Err(); err != nil {
+	if err := s.run(ctx, markPublishedScript, []string{s.key(id)}).Err(); err != nil {
 		return fmt.Errorf("worker: mark published %s: %w", id, err)
 	}
 	return nil
@@ -255,7 +275,7 @@ func (s *Store) MarkPublished(ctx context.Context, id string) error {
 
 // Locks give mutual exclusion per dispute (or per handler lock key) across
 // every replica, with the same owner-token and re-run rules.
-var lockScript = redis.NewScript(`
+var lockScript = newScript(`
 local v = redis.call('GET', KEYS[1])
 if v == false then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -268,14 +288,14 @@ end
 return 0
 `)
 
-var unlockScript = redis.NewScript(`
+var unlockScript = newScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `)
 
 // Lock takes (or renews) the lock on key for owner.
 func (s *Store) Lock(ctx context.Context, key, owner string) (bool, error) {
-	ok, err := lockScript.Run(ctx, s.rdb, []string{s.names.RedisKey("lock", key)}, owner, s.lease.Milliseconds()).Int64()
+	ok, err := s.run(ctx, lockScript, []string{s.names.RedisKey("lock", key)}, owner, s.lease.Milliseconds()).Int64()
 	if err != nil {
 		return false, fmt.Errorf("worker: lock %s: %w", key, err)
 	}
@@ -284,8 +304,41 @@ func (s *Store) Lock(ctx context.Context, key, owner string) (bool, error) {
 
 // Unlock releases a lock if owner holds it.
 func (s *Store) Unlock(ctx context.Context, key, owner string) error {
-	if err := unlockScript.Run(ctx, s.rdb, []string{s.names.RedisKey("lock", key)}, owner).Err(); err != nil {
+	if err := s.run(ctx, unlockScript, []string{s.names.RedisKey("lock", key)}, owner).Err(); err != nil {
 		return fmt.Errorf("worker: unlock %s: %w", key, err)
+	}
+	return nil
+}
+
+// Probe runs every script of the store once, on a record and a lock of its
+// own that it deletes afterwards, so that an ACL refusing a command a script
+// calls is found at start (a configuration error: the process exits) rather
+// than on the first command.
+func (s *Store) Probe(ctx context.Context) error {
+	id := "probe-" + strconv.FormatInt(s.now().UnixNano(), 36)
+	p := *s
+	p.retention = time.Minute // a record left behind by a failed probe goes soon
+	defer func() {
+		_ = s.rdb.Del(context.WithoutCancel(ctx), s.key(id), s.names.RedisKey("lock", id)).Err()
+	}()
+	c, err := p.Claim(ctx, id, "probe", id)
+	if err != nil {
+		return err
+	}
+	steps := []func() error{
+		func() error { _, err := p.Lock(ctx, id, id); return err },
+		func() error { return p.Unlock(ctx, id, id) },
+		func() error { return p.BeginCall(ctx, id, id, c.Epoch, 1) },
+		func() error { return p.Extend(ctx, id, id, c.Epoch) },
+		func() error { return p.Release(ctx, id, id, c.Epoch) },
+		func() error { c, err = p.Claim(ctx, id, "probe", id+"b"); return err },
+		func() error { _, err := p.Complete(ctx, id, id+"b", c.Epoch, []byte("{}"), 0); return err },
+		func() error { return p.MarkPublished(ctx, id) },
+	}
+	for _, f := range steps {
+		if err := f(); err != nil {
+			return fmt.Errorf("worker: idempotency store probe: %w", err)
+		}
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/internal/health"
 	"github.com/disputesync/disputesync/internal/topology"
 	"github.com/disputesync/disputesync/metrics"
 )
@@ -41,6 +42,9 @@ type Config struct {
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Health is the worker's readiness: a Redis ACL refusal of the
+	// idempotency store marks it not ready. Optional.
+	Health *health.Role
 }
 
 // Worker consumes action commands and applies them through the handlers.
@@ -86,9 +90,11 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	store := NewStore(cfg.Redis, cfg.Names, cfg.Lease, cfg.Retention)
+	store.now, store.health = cfg.Now, cfg.Health // one clock for leases and the retry deadline
 	return &Worker{
 		cfg:   cfg,
-		store: NewStore(cfg.Redis, cfg.Names, cfg.Lease, cfg.Retention),
+		store: store,
 		log:   cfg.Logger.With("component", "worker", "instance", cfg.Instance),
 		m:     cfg.Metrics,
 	}, nil
@@ -232,7 +238,10 @@ func (w *Worker) handle(ctx, runCtx context.Context, msg jetstream.Msg, maxDeliv
 			w.giveUp(ctx, d, "IDEMPOTENCY_UNAVAILABLE", "the idempotency store was unavailable on every delivery: "+err.Error())
 			return
 		}
-		w.log.Warn("idempotency store unavailable; command will be redelivered", "disputeRequestId", d.id, "err", err)
+		var refused *health.RedisRefusal
+		if !errors.As(err, &refused) { // a refusal was logged once, when first seen
+			w.log.Warn("idempotency store unavailable; command will be redelivered", "disputeRequestId", d.id, "err", err)
+		}
 		w.nak(d, w.backoff(int64(meta.NumDelivered)))
 		return
 	}

@@ -13,7 +13,10 @@ func runCmd() *subcommand {
 		summary:  "production: poller, worker and webhook against external NATS and Redis",
 		detail: `Runs the roles given by --roles (default all three) against the NATS and
 Redis of the flags, after creating or updating the streams (as "setup" does).
-Serves /metrics, /healthz and /readyz on --metrics-addr. SIGINT or SIGTERM
+Serves /metrics, /healthz and /readyz on --metrics-addr; /readyz answers 503
+naming the role and why when a role cannot do its work (a poller whose
+source stopped or that cannot hold its lease, a role refused a NATS subject
+or a Redis command: a refusal at start exits 1). SIGINT or SIGTERM
 stops fetching, gives in-flight commands a few seconds to finish and releases
 the rest for redelivery.
 

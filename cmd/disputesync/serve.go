@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -15,18 +16,23 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/disputesync/disputesync/internal/health"
 	"github.com/disputesync/disputesync/internal/topology"
 	"github.com/disputesync/disputesync/metrics"
 )
 
-// readiness answers /readyz: NATS connected, Redis answering, streams there.
-// Answers are cached for a second so probes cannot hammer the servers.
+// readiness answers /readyz: NATS connected, Redis answering, streams
+// there, and each role able to do its work as the role itself reports it on
+// the board (a poller whose source stopped or that cannot hold its lease, a
+// role refused a subject or a Redis command). Server checks are cached for a
+// second so probes cannot hammer the servers; the board is read fresh.
 type readiness struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	rdb   redis.UniversalClient
 	names topology.Names
 	m     *metrics.Metrics
+	board *health.Board
 
 	mu      sync.Mutex
 	checked time.Time
@@ -34,10 +40,17 @@ type readiness struct {
 }
 
 func (r *readiness) check(ctx context.Context) (bool, map[string]string) {
+	res := maps.Clone(r.servers(ctx))
+	maps.Copy(res, r.board.Status())
+	return ready(res), res
+}
+
+// servers checks NATS, Redis and the streams, at most once a second.
+func (r *readiness) servers(ctx context.Context) map[string]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if time.Since(r.checked) < time.Second && r.last != nil {
-		return ready(r.last), r.last
+		return r.last
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -67,7 +80,7 @@ func (r *readiness) check(ctx context.Context) (bool, map[string]string) {
 	for component, v := range res {
 		r.m.SetReady(component, v == "ok")
 	}
-	return ready(res), res
+	return res
 }
 
 // watch keeps disputesync_ready current between probes.

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/disputesync/disputesync/internal/health"
 	"github.com/disputesync/disputesync/internal/topology"
 	"github.com/disputesync/disputesync/metrics"
 	"github.com/disputesync/disputesync/poller"
@@ -43,33 +44,44 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	if err != nil {
 		return nil, nil, err
 	}
+	board := newBoard(c, s.names, log, s.m)
+	roles := map[string]*health.Role{}
+	for _, r := range c.Roles {
+		roles[r] = board.Role(r)
+	}
 	s.nc, s.js, err = connectNATS(c, log, "disputesync")
 	if err != nil {
 		return nil, nil, err
 	}
+	// Permission violations come only here, asynchronously: the board
+	// records them by subject so that a request that then times out is
+	// explained by what was refused.
+	s.nc.SetErrorHandler(board.NATSError)
 	closeAll := func() {
 		if s.rdb != nil {
 			_ = s.rdb.Close()
 		}
 		_ = s.nc.Drain()
 	}
-	s.rdb, err = connectRedis(ctx, c, log)
-	if err != nil {
+	fail := func(err error) (*system, func() error, error) {
+		err = explain(board, s.nc, err)
 		closeAll()
 		return nil, nil, err
+	}
+	s.rdb, err = connectRedis(ctx, c, log)
+	if err != nil {
+		return fail(err)
 	}
 	checkedRedis := s.rdb
 	if c.embeddedRedis {
 		checkedRedis = nil
 	}
 	if err := checkServers(ctx, s.nc, checkedRedis, log); err != nil {
-		closeAll()
-		return nil, nil, err
+		return fail(err)
 	}
 	changes, err := topology.Setup(ctx, s.js, s.names, topologyOptions(c))
 	if err != nil {
-		closeAll()
-		return nil, nil, fmt.Errorf("setup: %w", err)
+		return fail(fmt.Errorf("setup: %w", err))
 	}
 	for _, ch := range changes {
 		if ch.Action != "unchanged" {
@@ -83,10 +95,10 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	ctx, cancel := context.WithCancel(ctx)
 	// abort stops the roles already started and waits for them before the
 	// connections they use are closed.
-	abort := func() {
+	abort := func(err error) (*system, func() error, error) {
 		cancel()
 		wg.Wait()
-		closeAll()
+		return fail(err)
 	}
 	start := func(name string, f func(context.Context) error) {
 		wg.Add(1)
@@ -103,11 +115,10 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	}
 
 	s.m.WatchConsumers(s.js, []metrics.ConsumerTarget{{Stream: s.names.ActionsStream(), Consumer: s.names.WorkerConsumer()}})
-	ready := &readiness{nc: s.nc, js: s.js, rdb: s.rdb, names: s.names, m: s.m}
+	ready := &readiness{nc: s.nc, js: s.js, rdb: s.rdb, names: s.names, m: s.m, board: board}
 	addr, waitMetrics, err := serveMetrics(ctx, c.MetricsAddr, s.m, ready, log)
 	if err != nil {
-		abort()
-		return nil, nil, err
+		return abort(err)
 	}
 	s.metricsAddr = addr
 	start("metrics", func(context.Context) error { return waitMetrics() })
@@ -116,22 +127,24 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	if slices.Contains(c.Roles, "worker") {
 		obj, err := s.js.ObjectStore(ctx, s.names.EvidenceBucket())
 		if err != nil {
-			abort()
-			return nil, nil, fmt.Errorf("evidence bucket: %w", err)
+			return abort(fmt.Errorf("evidence bucket: %w", err))
 		}
 		mux, err := providerMux(c, cr, s.rdb, s.names, worker.ObjectEvidence{Store: obj}, s.m, log)
 		if err != nil {
-			abort()
-			return nil, nil, err
+			return abort(err)
 		}
 		w, err := worker.New(worker.Config{
 			JS: s.js, Redis: s.rdb, Names: s.names, Mux: mux,
 			Concurrency: c.Concurrency, MaxAttempts: c.MaxAttempts, RetryDeadline: c.RetryDeadline,
-			Lease: c.Lease, Retention: c.Retention, Metrics: s.m, Logger: log,
+			Lease: c.Lease, Retention: c.Retention, Metrics: s.m, Logger: log, Health: roles["worker"],
 		})
 		if err != nil {
-			abort()
-			return nil, nil, err
+			return abort(err)
+		}
+		// A Redis ACL refusing a command of the scripts is a configuration
+		// error: found now, it stops the start instead of every command.
+		if err := w.Store().Probe(ctx); err != nil {
+			return abort(err)
 		}
 		// Known series start at 0, so the first dead letter or rejection
 		// is an increase Prometheus can see.
@@ -148,10 +161,10 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 			Source: "disputeapi", BaseURL: c.DisputeAPIURL, Token: cr.disputeAPIToken, RateLimit: c.PollRateLimit,
 			Interval: c.PollInterval, Lookback: c.PollLookback, FullRescanInterval: c.PollFullRescan,
 			DeadlineWarnings: c.DeadlineWarnings, JS: s.js, Names: s.names, Metrics: s.m, Logger: log,
+			Health: roles["poller"],
 		})
 		if err != nil {
-			abort()
-			return nil, nil, err
+			return abort(err)
 		}
 		detector = p.Detector()
 		start("poller", p.Run)
@@ -159,8 +172,7 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 	if slices.Contains(c.Roles, "webhook") {
 		addr, run, err := startWebhook(s, cr, detector)
 		if err != nil {
-			abort()
-			return nil, nil, err
+			return abort(err)
 		}
 		s.webhookAddr = addr
 		start("webhook", run)

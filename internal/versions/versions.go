@@ -5,6 +5,8 @@ package versions
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,14 +21,42 @@ var (
 	MinRedis = [3]int{6, 2, 0}
 )
 
-// CheckNATS refuses a server older than MinNATS or without JetStream.
+// JetStreamInfo is the subject CheckNATS asks; a user that may not publish
+// to it cannot use JetStream at all.
+const JetStreamInfo = "$JS.API.INFO"
+
+// ErrJetStreamNoAnswer is a JetStream API request that timed out: the
+// server has JetStream (or it would have answered "no responders"), but the
+// request got no answer, most often because the user may not publish to the
+// API subject (the permissions violation arrives on the connection's error
+// handler, not as the request's error).
+var ErrJetStreamNoAnswer = errors.New("JetStream did not answer")
+
+// CheckNATS refuses a server older than MinNATS or without JetStream, and a
+// user whose account has no JetStream; each says which.
 func CheckNATS(nc *nats.Conn) error {
 	v := nc.ConnectedServerVersion()
 	if !atLeast(v, MinNATS) {
 		return fmt.Errorf("NATS server %s is too old: disputesync needs 2.10 or newer", v)
 	}
-	if _, err := nc.Request("$JS.API.INFO", nil, nc.Opts.Timeout); err != nil {
+	msg, err := nc.Request(JetStreamInfo, nil, nc.Opts.Timeout)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("NATS server %s has no JetStream (start it with -js): %w", v, err)
+	case errors.Is(err, nats.ErrTimeout):
+		return fmt.Errorf("NATS server %s: %w to %s within %s: %w", v, ErrJetStreamNoAnswer, JetStreamInfo, nc.Opts.Timeout, err)
+	case err != nil:
+		return fmt.Errorf("NATS server %s: %s: %w", v, JetStreamInfo, err)
+	}
+	var info struct {
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(msg.Data, &info) == nil && info.Error != nil {
+		return fmt.Errorf("NATS server %s has JetStream, but not for this user's account: %s (err_code %d)", v, info.Error.Description, info.Error.ErrCode)
 	}
 	return nil
 }
