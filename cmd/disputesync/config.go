@@ -30,7 +30,14 @@ type config struct {
 	NATSTLSCert  string
 	NATSTLSKey   string
 	RedisURL     secret // may carry a password
-	Prefix       string
+	RedisTLSCA   string
+	RedisTLSCert string
+	RedisTLSKey  string
+	// Sentinel's own authentication, which may differ from the data
+	// nodes' (the URL's user and password).
+	RedisSentinelUser     string
+	RedisSentinelPassword secret
+	Prefix                string
 
 	// Endpoints.
 	MetricsAddr string
@@ -459,6 +466,11 @@ func (o *options) connectionFlags(c *config) {
 	o.str(&c.NATSTLSKey, "nats-tls-key", "PATH", "", "client key (PEM) for NATS TLS")
 	o.secretStr(&c.RedisURL, "redis-url", "URL", "redis://127.0.0.1:6379/0",
 		"Redis URL: redis://, rediss:// (TLS), or comma-separated host:port seeds of a cluster; ?master_name=NAME for sentinel")
+	o.str(&c.RedisTLSCA, "redis-tls-ca", "PATH", "", "CA certificate (PEM) to verify Redis's TLS certificate (implies TLS); default: the system's CAs")
+	o.str(&c.RedisTLSCert, "redis-tls-cert", "PATH", "", "client certificate (PEM) for Redis TLS (implies TLS)")
+	o.str(&c.RedisTLSKey, "redis-tls-key", "PATH", "", "client key (PEM) for Redis TLS")
+	o.str(&c.RedisSentinelUser, "redis-sentinel-user", "NAME", "", "user name for the Sentinels themselves (with ?master_name=)")
+	o.secretStr(&c.RedisSentinelPassword, "redis-sentinel-password", "PASSWORD", "", "password for the Sentinels themselves (with ?master_name=)")
 	o.str(&c.Prefix, "prefix", "NAME", "disputes",
 		"subject root; upper-cased, the prefix of every stream, consumer, bucket and Redis key")
 }
