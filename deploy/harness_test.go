@@ -255,24 +255,24 @@ func ready(t testing.TB, p *proc, addr string) {
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
-// startRedisServer runs redis-server on a free port in a directory of its
-// own with args after the port settings, and returns the process and port.
-func startRedisServer(t testing.TB, args ...string) (*proc, int) {
+// startRedisServer runs redis-server with args (which set its ports) in a
+// directory of its own, which it returns.
+func startRedisServer(t testing.TB, args ...string) (*proc, string) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server is not installed (apt-get install redis-server): %v", err)
 	}
-	port := freePort(t)
 	dir := t.TempDir()
-	args = append(args, "--port", strconv.Itoa(port), "--dir", dir, "--logfile", "", "--daemonize", "no")
-	return start(t, "redis-server", bin, nil, args...), port
+	args = append(args, "--dir", dir, "--logfile", "", "--daemonize", "no")
+	return start(t, "redis-server", bin, nil, args...), dir
 }
 
 // startRedis runs a plain redis-server for tests of other files.
 func startRedis(t testing.TB) string {
 	t.Helper()
-	p, port := startRedisServer(t, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	port := freePort(t)
+	p, _ := startRedisServer(t, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no")
 	await(t, "redis-server", 20*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", addr(port), time.Second)
 		if err == nil {
