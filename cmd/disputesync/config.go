@@ -62,6 +62,7 @@ type config struct {
 	ProviderTimeout             time.Duration
 	ProviderRateLimit           float64
 	SpecialMerchants            []string
+	SandboxHosts                []string
 
 	// Poller.
 	PollInterval     time.Duration
@@ -506,6 +507,7 @@ func (o *options) providerFlags(c *config) {
 	o.duration(&c.ProviderTimeout, "provider-timeout", 20*time.Second, "timeout of one provider HTTP call")
 	o.float(&c.ProviderRateLimit, "provider-rate-limit", 0, "provider calls per second per provider (0: unlimited)")
 	o.list(&c.SpecialMerchants, "special-merchants", "", "merchant ids treated as Alipay+ Special Merchants besides APPLE and GOOGLE")
+	o.list(&c.SandboxHosts, "sandbox-hosts", "", "hosts besides this machine that run the sandbox: calls to them use its published test keys when no credentials are given (e.g. sandbox in deploy/compose)")
 }
 
 func (o *options) pollerFlags(c *config) {
