@@ -3,6 +3,8 @@ package deploy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -30,6 +32,7 @@ type natsCluster struct {
 	urls      []string
 	passwords map[string]string // role -> password
 	nodes     []*proc
+	opts      []nats.Option // for every client: TLS
 }
 
 // url lists every node, as a client configured for the cluster would.
@@ -40,13 +43,15 @@ func (c *natsCluster) url() string { return strings.Join(c.urls, ",") }
 func (c *natsCluster) connect(t testing.TB, role string) (*nats.Conn, <-chan error) {
 	t.Helper()
 	errs := make(chan error, 16)
-	nc, err := nats.Connect(c.url(), nats.UserInfo(role, c.passwords[role]), nats.Name("deploy-test-"+role), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+	opts := append([]nats.Option{nats.UserInfo(role, c.passwords[role]), nats.Name("deploy-test-" + role),
+		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			select {
 			case errs <- err:
 			default:
 			}
-		}))
+		})}, c.opts...)
+	nc, err := nats.Connect(c.url(), opts...)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", role, err)
 	}
@@ -54,35 +59,38 @@ func (c *natsCluster) connect(t testing.TB, role string) (*nats.Conn, <-chan err
 	return nc, errs
 }
 
-// startNATSCluster starts three nodes with deploy/nats/nats-server.conf,
-// the file as shipped: ports, directories, routes and passwords come from
-// the environment variables it names.
-func startNATSCluster(t *testing.T, bin string) *natsCluster {
+// startNATSCluster starts n nodes with conf (a file of deploy/nats, as
+// shipped): ports, directories, routes and passwords come from the
+// environment variables it names, plus env.
+func startNATSCluster(t *testing.T, bin, conf string, n int, env []string, opts ...nats.Option) *natsCluster {
 	t.Helper()
-	conf := filepath.Join(repoRoot(t), "deploy", "nats", "nats-server.conf")
-	c := &natsCluster{passwords: map[string]string{}}
+	conf = filepath.Join(repoRoot(t), "deploy", "nats", conf)
+	c := &natsCluster{passwords: map[string]string{}, opts: opts}
+	scheme := "nats"
+	if len(opts) > 0 {
+		scheme = "tls"
+	}
 	var pwEnv []string
 	for _, role := range []string{"admin", "poller", "worker", "webhook", "operator", "subscriber"} {
 		c.passwords[role] = randomHex(t)
 		pwEnv = append(pwEnv, "NATS_"+strings.ToUpper(role)+"_PASSWORD="+c.passwords[role])
 	}
-	const n = 3
 	client, cluster, monitor := make([]int, n), make([]int, n), make([]int, n)
 	var routes []string
 	for i := range n {
 		client[i], cluster[i], monitor[i] = freePort(t), freePort(t), freePort(t)
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", cluster[i]))
-		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", client[i]))
+		c.urls = append(c.urls, fmt.Sprintf("%s://127.0.0.1:%d", scheme, client[i]))
 	}
 	for i := range n {
-		env := append([]string{
+		env := append(append([]string{
 			"NATS_SERVER_NAME=nats-" + strconv.Itoa(i+1),
 			"NATS_CLIENT_PORT=" + strconv.Itoa(client[i]),
 			"NATS_CLUSTER_PORT=" + strconv.Itoa(cluster[i]),
 			"NATS_MONITOR_PORT=" + strconv.Itoa(monitor[i]),
 			"NATS_STORE_DIR=" + filepath.Join(t.TempDir(), "jetstream"),
 			"NATS_ROUTES=[" + strings.Join(routes, ", ") + "]",
-		}, pwEnv...)
+		}, pwEnv...), env...)
 		c.nodes = append(c.nodes, start(t, "nats-"+strconv.Itoa(i+1), bin, env, "-c", conf))
 	}
 	// JetStream answers once the cluster has elected its meta leader.
@@ -117,7 +125,7 @@ func randomHex(t testing.TB) string {
 func TestNATSClusterAsShipped(t *testing.T) {
 	bins := binaries(t, "nats-server", "disputesync")
 	ds := bins["disputesync"]
-	c := startNATSCluster(t, bins["nats-server"])
+	c := startNATSCluster(t, bins["nats-server"], "nats-server.conf", 3, nil)
 	redisURL := startRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -321,4 +329,47 @@ func sampleIDs(t *testing.T, sandboxURL string) sandbox.SampleIDs {
 		t.Fatalf("sandbox ids: %+v", ids)
 	}
 	return ids
+}
+
+// TestNATSTLSAsShipped starts three nodes (JetStream clusters of one
+// wait for routes) from deploy/nats/nats-server-tls.conf
+// (client TLS with client certificates) and runs disputesync setup with
+// --nats-tls-ca, --nats-tls-cert and --nats-tls-key; with another CA, or
+// without a client certificate, it is refused, and the wrong CA is named.
+func TestNATSTLSAsShipped(t *testing.T) {
+	bins := binaries(t, "nats-server", "disputesync")
+	ca := newCA(t, "nats-ca")
+	serverCert, serverKey := ca.issue(t, "nats-server")
+	clientCert, clientKey := ca.issue(t, "disputesync")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	c := startNATSCluster(t, bins["nats-server"], "nats-server-tls.conf", 3,
+		[]string{"NATS_TLS_CERT=" + serverCert, "NATS_TLS_KEY=" + serverKey, "NATS_TLS_CA=" + ca.path},
+		nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}), nats.ClientCert(clientCert, clientKey))
+	wrong := newCA(t, "other-ca")
+
+	setup := func(env ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bins["disputesync"], "setup")
+		cmd.Env = append([]string{"DISPUTESYNC_NATS_URL=" + c.url(), "DISPUTESYNC_NATS_USER=admin",
+			"DISPUTESYNC_NATS_PASSWORD=" + c.passwords["admin"]}, env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := setup("DISPUTESYNC_NATS_TLS_CA="+ca.path, "DISPUTESYNC_NATS_TLS_CERT="+clientCert,
+		"DISPUTESYNC_NATS_TLS_KEY="+clientKey); err != nil {
+		t.Errorf("setup over TLS with a client certificate: %v\n%s", err, out)
+	}
+	out, err := setup("DISPUTESYNC_NATS_TLS_CA="+wrong.path, "DISPUTESYNC_NATS_TLS_CERT="+clientCert,
+		"DISPUTESYNC_NATS_TLS_KEY="+clientKey)
+	if err == nil || !strings.Contains(out, "not signed by a trusted CA") || !strings.Contains(out, "--nats-tls-ca") {
+		t.Errorf("setup with another CA: %v, want a refusal naming --nats-tls-ca:\n%s", err, out)
+	}
+	if strings.Contains(out, c.passwords["admin"]) {
+		t.Errorf("the NATS password appears in the output:\n%s", out)
+	}
+	if out, err := setup("DISPUTESYNC_NATS_TLS_CA=" + ca.path); err == nil {
+		t.Errorf("setup without a client certificate succeeded; the server requires one:\n%s", out)
+	}
 }
