@@ -114,7 +114,9 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 	}, nil
 }
 
-func connectRedis(ctx context.Context, c *config, log *slog.Logger) (redis.UniversalClient, error) {
+// redisClientOptions is every Redis setting of c: the URL, the TLS files and
+// Sentinel's own credentials.
+func redisClientOptions(c *config) (*redis.UniversalOptions, error) {
 	opts, err := redisOptions(string(c.RedisURL))
 	if err != nil {
 		return nil, err
@@ -123,6 +125,14 @@ func connectRedis(ctx context.Context, c *config, log *slog.Logger) (redis.Unive
 		return nil, err
 	}
 	opts.SentinelUsername, opts.SentinelPassword = c.RedisSentinelUser, string(c.RedisSentinelPassword)
+	return opts, nil
+}
+
+func connectRedis(ctx context.Context, c *config, log *slog.Logger) (redis.UniversalClient, error) {
+	opts, err := redisClientOptions(c)
+	if err != nil {
+		return nil, err
+	}
 	rdb := redis.NewUniversalClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
