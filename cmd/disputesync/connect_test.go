@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 )
@@ -34,6 +35,8 @@ func TestConnectNATSAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	credsGood, credsBad, resolver, operator := userCreds(t)
+
 	for _, tc := range []struct {
 		name   string
 		server server.Options
@@ -47,6 +50,8 @@ func TestConnectNATSAuth(t *testing.T) {
 			config{NATSToken: "s3cret-token"}, config{NATSToken: "wrong-token"}, "wrong-token"},
 		{"nkey", server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}},
 			config{NATSNkeySeed: seedFile}, config{NATSNkeySeed: otherFile}, string(otherSeed)},
+		{"creds", server.Options{TrustedOperators: []*jwt.OperatorClaims{operator}, AccountResolver: resolver},
+			config{NATSCreds: credsGood}, config{NATSCreds: credsBad}, "SUA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := tc.server
@@ -80,6 +85,54 @@ func TestConnectNATSAuth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// userCreds makes an operator, an account it signs and two users: one the
+// account signed (its creds file is good), one signed by an account the
+// server does not know.
+func userCreds(t *testing.T) (good, bad string, resolver *server.MemAccResolver, operator *jwt.OperatorClaims) {
+	t.Helper()
+	okp, _ := nkeys.CreateOperator()
+	opub, _ := okp.PublicKey()
+	operator = jwt.NewOperatorClaims(opub)
+	opJWT, err := operator.Encode(okp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if operator, err = jwt.DecodeOperatorClaims(opJWT); err != nil {
+		t.Fatal(err)
+	}
+	resolver = &server.MemAccResolver{}
+	creds := func(name string, known bool) string {
+		akp, _ := nkeys.CreateAccount()
+		apub, _ := akp.PublicKey()
+		acJWT, err := jwt.NewAccountClaims(apub).Encode(okp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if known {
+			if err := resolver.Store(apub, acJWT); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ukp, _ := nkeys.CreateUser()
+		upub, _ := ukp.PublicKey()
+		useed, _ := ukp.Seed()
+		uJWT, err := jwt.NewUserClaims(upub).Encode(akp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := jwt.FormatUserConfig(uJWT, useed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), name+".creds")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	return creds("good", true), creds("bad", false), resolver, operator
 }
 
 // TestRedisTLSAndSentinelOptions checks that the TLS files turn TLS on for a
