@@ -273,7 +273,11 @@ func TestNATSClusterAsShipped(t *testing.T) {
 		{"operator publishing an event", opNC, opErrs, names.EventSubject("disputeapi", "dispute.created")},
 		{"operator publishing a result", opNC, opErrs, names.ResultSubject("alipay", "accept_dispute")},
 		{"operator acking a command", opNC, opErrs, "$JS.ACK." + names.ActionsStream() + "." + names.WorkerConsumer() + ".1.1.1.1.1"},
+		{"operator purging a stream", opNC, opErrs, "$JS.API.STREAM.PURGE." + names.ResultsStream()},
+		{"operator deleting a message", opNC, opErrs, "$JS.API.STREAM.MSG.DELETE." + names.ActionsStream()},
+		{"operator deleting a consumer", opNC, opErrs, "$JS.API.CONSUMER.DELETE." + names.ActionsStream() + "." + names.WorkerConsumer()},
 		{"subscriber publishing an action", subNC, subErrs, names.ActionSubject("alipay", "accept_dispute")},
+		{"subscriber writing a snapshot", subNC, subErrs, "$KV." + names.DisputesBucket() + ".disputeapi.x"},
 		{"worker purging a stream", workerNC, workerErrs, "$JS.API.STREAM.PURGE." + names.ActionsStream()},
 		{"worker deleting a stream", workerNC, workerErrs, "$JS.API.STREAM.DELETE." + names.ActionsStream()},
 	} {
