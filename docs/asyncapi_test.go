@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/worker"
 )
 
 // loadAsyncAPI reads asyncapi.yaml as plain maps.
@@ -142,6 +143,16 @@ func TestAsyncAPIMatchesTheContract(t *testing.T) {
 			}
 			if err := ValidateHeaders(headerSchema, h); err != nil {
 				t.Errorf("message %s example %v headers: %v", id, obj(ex)["name"], err)
+			}
+			// A command example's Nats-Msg-Id hashes its payload as compact
+			// JSON with sorted keys (how Go writes a map), the bytes a
+			// publisher of that example would send.
+			if headerSchema == "headers.command" {
+				b, _ := json.Marshal(obj(ex)["payload"])
+				reqID, _ := obj(obj(ex)["payload"])["disputeRequestId"].(string)
+				if got, want := h["Nats-Msg-Id"][0], worker.CommandMsgID(reqID, b); got != want {
+					t.Errorf("message %s example %v: Nats-Msg-Id %s, want %s", id, obj(ex)["name"], got, want)
+				}
 			}
 		}
 	}

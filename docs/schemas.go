@@ -1,4 +1,4 @@
-// Package docs holds disputesync's machine-readable contract (CONTRACT
+// Package docs holds disputesync's machine-readable contract (docs/contract.md
 // section 2): asyncapi.yaml, which describes every subject, message and
 // header, and the JSON Schemas (draft 2020-12) of the messages in schemas/,
 // embedded here so that tests can validate the messages the code really
@@ -27,6 +27,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/disputesync/disputesync/worker"
 )
 
 //go:embed schemas/*.json
@@ -164,7 +166,8 @@ func Validated() map[string]int {
 // one of the deployment's subjects: it picks the body and header schemas
 // from the subject, and checks what no schema can, that the subject and
 // headers agree with the body (event source and type, result provider and
-// action, Nats-Msg-Id, Dispute-Id, Dispute-Request-Id). The body of a dead
+// action, Nats-Msg-Id, Dispute-Id, Dispute-Request-Id, and a command's
+// Nats-Msg-Id against its body). The body of a dead
 // letter is the original command's bytes, which may be anything, so only
 // its headers are checked.
 func ValidateMessage(prefix, subject string, header map[string][]string, data []byte) error {
@@ -234,7 +237,17 @@ func ValidateMessage(prefix, subject string, header map[string][]string, data []
 		if err := ValidateHeaders("headers.command", header); err != nil {
 			return err
 		}
-		return Validate(CommandSchema(first, second), data)
+		if err := Validate(CommandSchema(first, second), data); err != nil {
+			return err
+		}
+		var cmd struct{ DisputeRequestID string }
+		if err := json.Unmarshal(data, &cmd); err != nil {
+			return fmt.Errorf("docs: command: %w", err)
+		}
+		if id := get("Nats-Msg-Id"); id != "" && id != worker.CommandMsgID(cmd.DisputeRequestID, data) {
+			return fmt.Errorf("docs: command Nats-Msg-Id %q is not %q, its disputeRequestId and the start of its body's SHA-256", id, worker.CommandMsgID(cmd.DisputeRequestID, data))
+		}
+		return nil
 	}
 	return fmt.Errorf("docs: subject %q is not events, actions, results or dlq", subject)
 }

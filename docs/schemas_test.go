@@ -584,7 +584,8 @@ func TestValidateMessage(t *testing.T) {
 	evHeader := map[string][]string{"Nats-Msg-Id": {"5f0c4b1e9d2a7c3e8b6a4d2f1e0c9b8a"}, "Dispute-Id": {"D100"}}
 	res := mustJSON(t, worker.Result{DisputeRequestID: "r1", Provider: "disputeapi", Action: "abandon", Outcome: worker.Succeeded,
 		Code: "200", Attempts: 1, CompletedAt: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)})
-	resHeader := map[string][]string{"Nats-Msg-Id": {"r1"}, "Dispute-Request-Id": {"r1"}}
+	resHeader := map[string][]string{"Nats-Msg-Id": {"r1"}, "Dispute-Request-Id": {"r1"}, "Command-Sequence": {"7"}}
+	command := []byte(cmd("r1", "D1", ""))
 	dlqHeader := map[string][]string{"Nats-Msg-Id": {"dlq:7"}, "Dlq-Reason": {"invalid"}, "Dlq-Error": {"INVALID_COMMAND: params: must be a JSON object"},
 		"Dlq-Original-Subject": {"p1.actions.disputeapi.abandon"}, "Dlq-Original-Sequence": {"7"}, "Dlq-Deliveries": {"1"}, "Dispute-Request-Id": {"r1"}}
 	without := func(h map[string][]string, k string) map[string][]string {
@@ -612,6 +613,7 @@ func TestValidateMessage(t *testing.T) {
 		{"result on another action's subject", "p1.results.disputeapi.submit_defense", resHeader, res, false},
 		{"result without Dispute-Request-Id", "p1.results.disputeapi.abandon", without(resHeader, "Dispute-Request-Id"), res, false},
 		{"result without Nats-Msg-Id", "p1.results.disputeapi.abandon", without(resHeader, "Nats-Msg-Id"), res, false},
+		{"result without Command-Sequence", "p1.results.disputeapi.abandon", without(resHeader, "Command-Sequence"), res, false},
 		{"dead letter of bytes that are not JSON", "p1.dlq.disputeapi.abandon", dlqHeader, []byte("\xff not json"), true},
 		{"dead letter without reason", "p1.dlq.disputeapi.abandon", without(dlqHeader, "Dlq-Reason"), nil, false},
 		{"dead letter with an unknown reason", "p1.dlq.disputeapi.abandon", func() map[string][]string {
@@ -619,8 +621,14 @@ func TestValidateMessage(t *testing.T) {
 			h["Dlq-Reason"] = []string{"oops"}
 			return h
 		}(), nil, false},
-		{"command", "p1.actions.disputeapi.abandon", map[string][]string{"Nats-Msg-Id": {"r1"}}, []byte(cmd("r1", "D1", "")), true},
-		{"command without headers", "p1.actions.disputeapi.abandon", nil, []byte(cmd("r1", "D1", "")), true},
+		{"command", "p1.actions.disputeapi.abandon", map[string][]string{"Nats-Msg-Id": {worker.CommandMsgID("r1", command)}}, command, true},
+		{"command without headers", "p1.actions.disputeapi.abandon", nil, command, true},
+		// The bare id would let JetStream drop a reuse of it silently.
+		{"command whose Nats-Msg-Id is its bare id", "p1.actions.disputeapi.abandon", map[string][]string{"Nats-Msg-Id": {"r1"}}, command, false},
+		{"command whose Nats-Msg-Id hashes another body", "p1.actions.disputeapi.abandon",
+			map[string][]string{"Nats-Msg-Id": {worker.CommandMsgID("r1", []byte(cmd("r1", "D2", "")))}}, command, false},
+		{"command whose Nats-Msg-Id names another id", "p1.actions.disputeapi.abandon",
+			map[string][]string{"Nats-Msg-Id": {worker.CommandMsgID("r2", command)}}, command, false},
 		{"invalid command", "p1.actions.disputeapi.abandon", nil, []byte(cmd("r1", "", "")), false},
 		{"command for no action", "p1.actions.disputeapi.refund", nil, []byte(cmd("r1", "D1", "")), false},
 		{"unknown kind", "p1.audit.disputeapi.abandon", nil, []byte(`{}`), false},
@@ -638,7 +646,7 @@ func TestValidatedCounts(t *testing.T) {
 	// so the check is "at least".
 	before := Validated()["headers.command"]
 	for range 3 {
-		if err := ValidateHeaders("headers.command", map[string][]string{"Nats-Msg-Id": {"r"}}); err != nil {
+		if err := ValidateHeaders("headers.command", map[string][]string{"Nats-Msg-Id": {"r:0123456789abcdef"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,15 +79,16 @@ func TestWorkerMessagesMatchTheSchemas(t *testing.T) {
 			for i, ex := range doc.Examples {
 				ex["disputeRequestId"] = fmt.Sprintf("%s-%s-%d", p, a, i)
 				b, _ := json.Marshal(ex)
-				pubs = append(pubs, published{env.Names.ActionSubject(p, a), string(b), ex["disputeRequestId"].(string)})
+				pubs = append(pubs, published{env.Names.ActionSubject(p, a), string(b), worker.CommandMsgID(ex["disputeRequestId"].(string), b)})
 			}
 		}
 	}
 	good := len(pubs)
 	subj := env.Names.ActionSubject
 	pubs = append(pubs,
-		// A repeat of the first command under another Nats-Msg-Id: a replayed result.
-		published{pubs[0].subject, pubs[0].body, "repeat-1"},
+		// A repeat of the first command without Nats-Msg-Id (as after the
+		// duplicate window): a replayed result.
+		published{pubs[0].subject, pubs[0].body, ""},
 		// A provider refusal: failed.
 		published{subj("alipay", "accept_dispute"), cmd("refused-1", "D1", ""), "refused-1"},
 		// Rejections, each with a dead letter.
@@ -98,9 +100,11 @@ func TestWorkerMessagesMatchTheSchemas(t *testing.T) {
 		published{env.Names.Prefix() + ".actions.nodots", cmd("bad-6", "D1", ""), "bad-6"},
 	)
 	pubs[good+1].body = strings.Replace(pubs[good+1].body, `}`, `,"requestedBy":"fail"}`, 1)
+	pubs[good+1].msgID = worker.CommandMsgID("refused-1", []byte(pubs[good+1].body))
 	const rejections = 6
 	pctx, pcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer pcancel()
+	sequences := map[string]bool{}
 	for i, p := range pubs {
 		// The commands too: the first good+2 are valid, the rest are not.
 		h := map[string][]string{}
@@ -115,9 +119,14 @@ func TestWorkerMessagesMatchTheSchemas(t *testing.T) {
 		if p.msgID != "" {
 			m.Header.Set("Nats-Msg-Id", p.msgID)
 		}
-		if _, err := env.JS.PublishMsg(pctx, m); err != nil {
+		ack, err := env.JS.PublishMsg(pctx, m)
+		if err != nil {
 			t.Fatalf("publish %s: %v", p.subject, err)
 		}
+		if ack.Duplicate {
+			t.Fatalf("command %d on %s was dropped as a duplicate", i, p.subject)
+		}
+		sequences[strconv.FormatUint(ack.Sequence, 10)] = true
 	}
 
 	results := collect(t, env, env.Names.ResultsStream(), len(pubs))
@@ -128,6 +137,15 @@ func TestWorkerMessagesMatchTheSchemas(t *testing.T) {
 		if err := ValidateMessage(env.Names.Prefix(), m.Subject, m.Header, m.Data); err != nil {
 			t.Errorf("%s: %v\n%s", m.Subject, err, m.Data)
 		}
+	}
+	// Each result names the command it answers, and each command has one.
+	answered := map[string]bool{}
+	for _, m := range results {
+		seq := m.Header.Get(worker.HeaderCommandSequence)
+		if !sequences[seq] || answered[seq] {
+			t.Errorf("result %s names command sequence %q: not a published command's, or answered twice", m.Data, seq)
+		}
+		answered[seq] = true
 	}
 	for _, m := range results {
 		var r worker.Result

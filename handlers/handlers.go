@@ -7,7 +7,7 @@ import (
 	"sort"
 )
 
-// Command is an action command as operators publish it (CONTRACT section 2).
+// Command is an action command as operators publish it (docs/contract.md section 2).
 type Command struct {
 	// DisputeRequestID is the idempotency key of the command (1..64 characters).
 	DisputeRequestID string `json:"disputeRequestId"`
@@ -135,7 +135,7 @@ func (m *Mux) Registered() []string {
 	return keys
 }
 
-// actions is the table of CONTRACT section 2.
+// actions is the table of docs/contract.md section 2.
 var actions = map[string][]string{
 	"alipayplus": {"initiate_escalation"},
 	"alipay":     {"accept_dispute", "supply_defense_document"},

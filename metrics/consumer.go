@@ -68,7 +68,7 @@ type consumerCollector struct {
 }
 
 // NewConsumerCollector returns a collector of the backlog gauges of
-// CONTRACT section 4 (disputesync_consumer_pending_messages,
+// docs/contract.md section 4 (disputesync_consumer_pending_messages,
 // _ack_pending_messages, _redelivered_messages) plus
 // disputesync_consumer_max_ack_pending and
 // disputesync_consumer_info_errors_total, for each target. cacheTTL <= 0

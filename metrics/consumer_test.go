@@ -93,12 +93,30 @@ func helps() string {
 	return b.String()
 }
 
-func publishCommands(t *testing.T, ctx context.Context, env *testenv.Env, n int) {
+// publishCommands publishes n commands, then waits until the worker
+// consumer's info counts wantPending pending messages. The PubAck alone does
+// not say the consumer counts the message: the server sends the PubAck
+// first and tells the stream's consumers afterwards, from another goroutine,
+// so consumer info read right after the last PubAck may still miss it.
+func publishCommands(t *testing.T, ctx context.Context, env *testenv.Env, n, wantPending int) {
 	t.Helper()
 	for i := range n {
 		subj := env.Names.ActionSubject("disputeapi", "accept")
 		if _, err := env.JS.Publish(ctx, subj, fmt.Appendf(nil, `{"disputeRequestId":"m-%d"}`, i)); err != nil {
 			t.Fatalf("publish: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		info := consumerInfo(t, ctx, env)
+		if info.NumPending == uint64(wantPending) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("consumer info counts %d pending messages, want %d", info.NumPending, wantPending)
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
@@ -126,7 +144,7 @@ func TestConsumerCollectorMatchesConsumerInfo(t *testing.T) {
 		"disputesync_consumer_redelivered_messages", "disputesync_consumer_max_ack_pending", "disputesync_consumer_info_errors_total"}
 
 	const n = 7
-	publishCommands(t, ctx, env, n)
+	publishCommands(t, ctx, env, n, n)
 	js := &countingJS{JetStream: env.JS}
 	c, clk := newTestCollector(js, []ConsumerTarget{target}, time.Minute)
 
@@ -136,7 +154,7 @@ func TestConsumerCollectorMatchesConsumerInfo(t *testing.T) {
 		want string
 	}{
 		{"published", func() {}, expect(backlog{target: target, pending: n, maxPending: 16})},
-		{"cached: more published within the TTL", func() { publishCommands(t, ctx, env, 3) },
+		{"cached: more published within the TTL", func() { publishCommands(t, ctx, env, 3, n+3) },
 			expect(backlog{target: target, pending: n, maxPending: 16})},
 		{"after the TTL", func() { clk.add(time.Minute) },
 			expect(backlog{target: target, pending: n + 3, maxPending: 16})},
@@ -207,7 +225,7 @@ func TestConsumerCollectorScrapeStormCostsOneRequest(t *testing.T) {
 	env := testenv.New(t)
 	env.Setup(t, topology.Options{})
 	ctx := testenv.Context(t)
-	publishCommands(t, ctx, env, 4)
+	publishCommands(t, ctx, env, 4, 4)
 	js := &countingJS{JetStream: env.JS}
 	m := New()
 	m.ConsumerCacheTTL = time.Hour // the storm below is far shorter

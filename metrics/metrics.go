@@ -1,4 +1,4 @@
-// Package metrics defines every Prometheus metric of CONTRACT section 4 on
+// Package metrics defines every Prometheus metric of docs/contract.md section 4 on
 // a private registry. Components receive the struct of their own collectors;
 // no label ever holds a dispute id or another unbounded value.
 package metrics
@@ -29,7 +29,7 @@ type Metrics struct {
 
 	// Ready is disputesync_ready{component}: 1 while a component (for
 	// example "nats", "redis", "streams", "poller", "worker", "webhook") is
-	// usable, 0 while it is not. It is not in CONTRACT section 4; it is added
+	// usable, 0 while it is not. It is an addition (docs/contract.md section 4); it is added
 	// so that the "not ready" alert sees more than the scrape's own up.
 	Ready *prometheus.GaugeVec // component
 

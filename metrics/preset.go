@@ -2,7 +2,7 @@ package metrics
 
 import "strings"
 
-// Bounded label values of CONTRACT section 4.
+// Bounded label values of docs/contract.md section 4.
 var (
 	Outcomes           = []string{"succeeded", "failed", "rejected"}
 	IdempotencyResults = []string{"claimed", "replayed", "inconsistent", "busy"}

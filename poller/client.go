@@ -19,7 +19,7 @@ import (
 	"github.com/disputesync/disputesync/metrics"
 )
 
-// List types of POST /dispute-api/v1/list (seed 003).
+// List types of POST /dispute-api/v1/list (the PSP's list API documentation).
 const (
 	ListDispute = "dispute"         // every dispute created in the window
 	ListPeriod  = "disputes-period" // those of them still in their appeal period
@@ -28,7 +28,7 @@ const (
 // PageSize is the largest limit the list API allows (10 / 50 / 100).
 const PageSize = 100
 
-// listPath is appended to the base URL (CONTRACT section 5).
+// listPath is appended to the base URL (docs/contract.md section 5).
 const listPath = "/dispute-api/v1/list"
 
 // maxListBody caps a list answer: 100 records are about 100 KB.

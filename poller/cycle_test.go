@@ -40,7 +40,7 @@ func checkEvents(t *testing.T, h *harness, got []Event, want []wantEvent) {
 			t.Fatal(err)
 		}
 		g = append(g, key(wantEvent{ev.Type, ev.Subject, d.Changes, d.Threshold}))
-		// CONTRACT section 2 envelope and data.
+		// docs/contract.md section 2 envelope and data.
 		if ev.SpecVersion != "1.0" || ev.DataContentType != "application/json" || ev.Source != "disputeapi" ||
 			ev.ID == "" || ev.Time.IsZero() || d.DisputeID != ev.Subject || d.ListType == "" {
 			t.Errorf("event envelope %+v / data %+v", ev, d.Record)

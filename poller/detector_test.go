@@ -84,7 +84,7 @@ func TestDetectorABAB(t *testing.T) {
 }
 
 // TestPublishNotified: one event per notification id, however often the
-// provider retries; the CloudEvents envelope and data of CONTRACT section 6.
+// provider retries; the CloudEvents envelope and data of docs/contract.md section 6.
 func TestPublishNotified(t *testing.T) {
 	d, h := newDetector(t)
 	body := json.RawMessage(`{"notify_id":"N1","event_code":"CHARGEBACK","data":{}}`)

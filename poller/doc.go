@@ -1,5 +1,5 @@
 // Package poller syncs a provider's dispute list (the disputeapi list API,
-// CONTRACT section 5, seed 003) into dispute events on JetStream (CONTRACT
+// docs/contract.md section 5) into dispute events on JetStream (docs/contract.md
 // section 2): completely, cheaply, and safely across restarts and replicas.
 //
 // # The problem

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Event types (CONTRACT section 2).
+// Event types (docs/contract.md section 2).
 const (
 	TypeOpened              = "dispute.opened"
 	TypeUpdated             = "dispute.updated"
@@ -28,7 +28,7 @@ const (
 	HeaderDisputeID = "Dispute-Id"
 )
 
-// Event is a CloudEvents 1.0 structured-mode JSON object (CONTRACT section
+// Event is a CloudEvents 1.0 structured-mode JSON object (docs/contract.md section
 // 2). Data holds an EventData (or a NotifiedData for dispute.notified).
 type Event struct {
 	SpecVersion     string          `json:"specversion"`
@@ -52,7 +52,7 @@ type EventData struct {
 	Raw       json.RawMessage `json:"raw"`
 }
 
-// NotifiedData is the data of dispute.notified (CONTRACT section 6).
+// NotifiedData is the data of dispute.notified (docs/contract.md section 6).
 type NotifiedData struct {
 	DisputeID        string          `json:"disputeId"`
 	NotificationType string          `json:"notificationType"`

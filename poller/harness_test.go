@@ -259,7 +259,7 @@ var ceAttrName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
 
 // validateCloudEvent checks the CloudEvents 1.0 JSON format (spec sections
 // 3.1 naming, 3.1.1 required attributes, 3.1.2 optional attributes, JSON
-// format 3.) and the CONTRACT section 2 profile of it.
+// format 3.) and the docs/contract.md section 2 profile of it.
 func validateCloudEvent(b []byte) error {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {

@@ -24,7 +24,7 @@ import (
 // Config of one source's poller. Zero values take the documented defaults.
 type Config struct {
 	Source     string // "disputeapi"
-	BaseURL    string // the list path of CONTRACT section 5 is appended
+	BaseURL    string // the list path of docs/contract.md section 5 is appended
 	Token      []byte // Authorization: Bearer, when set
 	HTTPClient *http.Client
 	RateLimit  float64 // list calls per second (token bucket); 0 = unlimited

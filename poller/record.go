@@ -9,13 +9,13 @@ import (
 )
 
 // Amount is a money amount; Value is the decimal string exactly as the
-// provider gave it (CONTRACT section 2), never a float.
+// provider gave it (docs/contract.md section 2), never a float.
 type Amount struct {
 	Currency string `json:"currency"`
 	Value    string `json:"value"`
 }
 
-// Record is the normalized dispute: the data fields of CONTRACT section 2
+// Record is the normalized dispute: the data fields of docs/contract.md section 2
 // (listType and raw are carried beside it, not inside, because the same
 // dispute comes from both list types and its state must not depend on which).
 // The fields after CreatedAt are additions: they are provider state that
@@ -42,7 +42,7 @@ type Record struct {
 	AppealPeriodTo   string `json:"appealPeriodTo,omitempty"`
 }
 
-// Statuses (seed 003) and close status values this package acts on. Any other
+// Statuses (list API) and close status values this package acts on. Any other
 // value is kept as an opaque string.
 const (
 	StatusPending  = "pending"
@@ -54,7 +54,7 @@ const (
 // Closed reports whether the provider closed the dispute (disputes_status).
 func (r Record) Closed() bool { return r.CloseStatus == CloseClosed }
 
-// Pending reports whether the dispute waits for the merchant (seed 003).
+// Pending reports whether the dispute waits for the merchant (list API `status`).
 func (r Record) Pending() bool { return r.Status == StatusPending }
 
 // Created is the creation time (disputes_date); ParseRecord checked it.

@@ -338,7 +338,7 @@ func (d *Detector) decide(source, listType string, rec Record, raw json.RawMessa
 }
 
 // PublishNotified publishes dispute.notified for an accepted provider
-// notification (CONTRACT section 6). Its id and Nats-Msg-Id derive from the
+// notification (docs/contract.md section 6). Its id and Nats-Msg-Id derive from the
 // provider's notification id, so a provider's retry of the same notification
 // is dropped by JetStream. It does not touch the snapshot: state carried by
 // the notification goes through Observe.

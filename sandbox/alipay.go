@@ -16,7 +16,7 @@ const (
 	AlipayStatusDefenseSupplied = "DEFENSE_SUPPLIED"
 )
 
-// Alipay request limits (seed 001 and the supplyDefenseDocument page).
+// Alipay request limits (Alipay's acceptDispute and supplyDefenseDocument APIs).
 const (
 	alipayMaxDisputeID = 64
 	alipayMaxEvidence  = 1000000

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Escalation rules of seed 000.
+// Escalation rules of Alipay+'s initiateEscalation API.
 const (
 	MaxEscalations        = 2                    // per payment, excluding canceled
 	FirstEscalationWindow = 360 * 24 * time.Hour // after the payment
@@ -156,7 +156,7 @@ type escalationRequest struct {
 	Remarks                      *string      `json:"remarks"`
 }
 
-// reasonDescriptions pairs each reason code with its descriptions (seed 000).
+// reasonDescriptions pairs each reason code with its descriptions (initiateEscalation API).
 var reasonDescriptions = map[string][]string{
 	"7801": {"MERCHANDIZE_OR_SERVICE_NOT_RECEIVED", "NOT_AS_DESCRIBED"},
 	"7802": {"REFUND_NOT_PROCESSED", "AMOUNT_DIFFER", "DUPLICATE_PROCESSED", "PAIDED_BY_OTHER_MEANS"},
@@ -177,7 +177,7 @@ func setOf(v ...string) map[string]bool {
 	return m
 }
 
-// Field limits of seed 000.
+// Field limits of the initiateEscalation API.
 const (
 	apMaxID          = 64
 	apMaxMerchantID  = 32
@@ -192,7 +192,7 @@ const (
 func required(v *string, maxLen int) bool { return v != nil && *v != "" && len(*v) <= maxLen }
 
 // optional reports an optional field absent/null, or non-empty and short
-// enough: "" is refused (seed 000: never send optional fields as "").
+// enough: "" is refused (Alipay+: never send optional fields as "").
 func optional(v *string, maxLen int) bool { return v == nil || (*v != "" && len(*v) <= maxLen) }
 
 // validateEscalation checks field rules; it returns "PARAM_ILLEGAL" or "".
@@ -312,7 +312,7 @@ func (s *Server) initiateEscalation(sc alipayScheme, r *http.Request, body []byt
 	return s.signedRaw(sc, r, payload)
 }
 
-// escalationRules applies the business rules of seed 000; the caller holds s.mu.
+// escalationRules applies the business rules of initiateEscalation; the caller holds s.mu.
 func (s *Server) escalationRules(req *escalationRequest) string {
 	p, ok := s.apPayments[*req.PaymentRequestID]
 	if !ok {

@@ -20,7 +20,7 @@ type Result struct {
 	ResultMessage string `json:"resultMessage"`
 }
 
-// Alipay and Alipay+ result codes used by the sandbox (seeds 000, 001).
+// Alipay and Alipay+ result codes used by the sandbox (Alipay+'s initiateEscalation, Alipay's acceptDispute).
 var resultMessages = map[string]struct{ status, message string }{
 	"SUCCESS":                          {"S", "success"},
 	"PARAM_ILLEGAL":                    {"F", "Illegal parameters. For example, non-numeric input, invalid date."},

@@ -12,7 +12,7 @@ import (
 	"sync"
 )
 
-// disputeapi result codes and messages (CONTRACT section 5, seed 003).
+// disputeapi result codes and messages (docs/contract.md section 5).
 const (
 	dapiParamError     = "PARAM_ERROR"
 	dapiNotFound       = "DISPUTE_NOT_FOUND"
@@ -25,7 +25,7 @@ const (
 	dapiMaxDocumentLen = 10 << 20 // decoded bytes of one uploaded document
 )
 
-// List types (seed 003).
+// List types of the list API.
 const (
 	ListDispute        = "dispute"
 	ListDisputesPeriod = "disputes-period"

@@ -14,7 +14,7 @@ const TimeLayout = "2006-01-02T15:04:05-07:00"
 // UTC8 is the zone the disputeapi writes its times in.
 var UTC8 = time.FixedZone("UTC+8", 8*3600)
 
-// List statuses (seed 003).
+// List statuses of the list API.
 const (
 	StatusPending  = "pending"
 	StatusClose    = "close"
@@ -47,7 +47,7 @@ type DisputeInfo struct {
 }
 
 // Record is one disputeapi list record, field for field as the list API
-// serves it (CONTRACT section 5).
+// serves it (docs/contract.md section 5).
 type Record struct {
 	Terminal      string      `json:"terminal"`
 	Currency      string      `json:"currency"`
@@ -97,7 +97,7 @@ type stored struct {
 func (d *stored) closed() bool   { return d.rec.Disputes.DisputesStatus == "closed" }
 func (d *stored) defended() bool { return d.rec.Disputes.DisputesAppealStatus == "appealed" }
 
-// status derives the list status (seed 003) at now.
+// status derives the list status (list API) at now.
 func (d *stored) status(now int64) string {
 	switch {
 	case d.rec.Status != "":

@@ -1,5 +1,5 @@
 // Package sandbox is a faithful emulator of the four payment providers
-// disputesync talks to (CONTRACT section 5, seeds 000 to 004): the disputeapi
+// disputesync talks to (docs/contract.md section 5, the providers' API pages): the disputeapi
 // list API and its actions, Alipay acceptDispute / supplyDefenseDocument,
 // Alipay+ initiateEscalation and the Ingenico Dispute REST service. One
 // *Server is an http.Handler; `disputesync sandbox` and `dev` serve it, tests
@@ -26,7 +26,7 @@
 //     period (disputes_period_from <= now <= disputes_period_to) and not
 //     closed;
 //   - a page past the end answers code "200" with an empty list;
-//   - status (seed 003): "close" when the dispute is processed (closed, or
+//   - status (list API): "close" when the dispute is processed (closed, or
 //     defended by the merchant), else "pending" when disputes_times > 1 or
 //     the reply deadline is still ahead, else "noaction". A Status given
 //     explicitly to CreateDispute / UpdateDispute overrides the derivation

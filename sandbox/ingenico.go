@@ -128,7 +128,7 @@ func (s *Server) ingenicoRoutes() {
 	s.mux.Handle("POST "+base+"/files", s.serve(s.ingEndpoint("files", s.ingUpload)))
 }
 
-// APIError is one entry of an Ingenico error response (seed 004).
+// APIError is one entry of an Ingenico error response (Dispute REST API).
 type APIError struct {
 	Code           string `json:"code"`
 	ID             string `json:"id"`
@@ -225,7 +225,7 @@ func (s *Server) ingAuthenticated(r *http.Request) bool {
 	return err == nil
 }
 
-// ingObject renders the dispute object of seed 004.
+// ingObject renders the dispute object of Ingenico's Dispute REST API.
 func ingObject(d *IngenicoDispute) answer {
 	type file struct {
 		FileName string `json:"fileName"`

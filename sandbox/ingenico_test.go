@@ -137,7 +137,7 @@ func TestIngenicoLifecycle(t *testing.T) {
 				t.Errorf("%s: error %s, want %s", tt.name, id, tt.errID)
 			}
 			if tt.errID == "DISPUTE_ACTION_NOT_ALLOWED_ON_TRANSACTION" && !bytes.Contains(got.body, []byte(`"code":"310400200","id":"DISPUTE_ACTION_NOT_ALLOWED_ON_TRANSACTION","category":"DISPUTE_SERVICE_ERROR","message":"Action not allowed for current state","httpStatusCode":400`)) {
-				t.Errorf("%s: body differs from seed 004: %s", tt.name, got.body)
+				t.Errorf("%s: body differs from Ingenico's documented error: %s", tt.name, got.body)
 			}
 		}
 		if tt.wantStatus != "" && got.obj["status"] != tt.wantStatus {

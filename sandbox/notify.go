@@ -22,7 +22,7 @@ import (
 	"github.com/disputesync/disputesync/internal/alipaysig"
 )
 
-// Notifications: the sandbox pushes what the providers push (CONTRACT
+// Notifications: the sandbox pushes what the providers push (docs/contract.md
 // section 6), signed as they sign, and retries like them: with exponential
 // backoff until an answer says success, a bounded number of times. A
 // delivery never runs inside an HTTP handler of the sandbox: Notify and the

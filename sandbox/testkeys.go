@@ -3,7 +3,7 @@ package sandbox
 import "fmt"
 
 // Keys are the credentials that a sandbox and a disputesync started
-// separately share with no set-up (CONTRACT section 1). They are published
+// separately share with no set-up (docs/contract.md section 1). They are published
 // test values, printed by "disputesync sandbox --print-test-keys".
 type Keys struct {
 	AlipayClientID           string

@@ -20,7 +20,7 @@ const (
 	HeaderSignature    = "Signature"
 )
 
-// Alipay notifyDispute types named by CONTRACT section 6; others are kept as
+// Alipay notifyDispute types named by docs/contract.md section 6; others are kept as
 // opaque strings.
 const (
 	AlipayDisputeCreated   = "DISPUTE_CREATED"

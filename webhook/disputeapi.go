@@ -16,7 +16,7 @@ import (
 // HeaderDisputeSignature carries "sha256=<hex HMAC-SHA256 of the body>".
 const HeaderDisputeSignature = "X-Dispute-Signature"
 
-// Event codes of seed 002; others are kept as opaque strings.
+// Event codes of the PSP's chargeback notifications; others are kept as opaque strings.
 const (
 	EventRetrievalRequest   = "RETRIEVAL_REQUEST"
 	EventChargeback         = "CHARGEBACK"

@@ -1,4 +1,4 @@
-// Package webhook receives the providers' notifications (CONTRACT section
+// Package webhook receives the providers' notifications (docs/contract.md section
 // 6) on --webhook-addr and turns them into the same dispute events as
 // polling:
 //
@@ -54,9 +54,12 @@
 //     JetStream within its window only (and counted as "duplicate" from its
 //     answer).
 //
-// The marker also keeps the time of the first receipt, across our own
-// failed attempts: the detector orders observations (Notifier.ObserveAt) by
-// it, as the time the notification's record is known to have been current.
+// The marker also keeps the time of the first receipt, to the nanosecond,
+// across our own failed attempts: the detector orders observations
+// (Notifier.ObserveAt) by it, as the time the notification's record is
+// known to have been current. Rounded to the millisecond it could fall
+// before a poll page requested just ahead of the pushed change, and that
+// page's older state would be published again.
 //
 // # Alipay notifyDispute: notified only
 //

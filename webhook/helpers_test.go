@@ -124,6 +124,18 @@ func newBundle(t *testing.T, o topology.Options, mod func(*webhook.Config)) *bun
 	return b
 }
 
+// sandboxRecord is a dispute as a poll page would hold it now.
+func sandboxRecord(t *testing.T, sb *sandbox.Server, id string) (poller.Record, json.RawMessage) {
+	t.Helper()
+	rec, _ := sb.Dispute(id)
+	raw, _ := json.Marshal(rec)
+	pr, err := poller.ParseRecord(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pr, raw
+}
+
 // events returns every event stored under the prefix, in order.
 func events(t *testing.T, js jetstream.JetStream, names topology.Names) []poller.Event {
 	t.Helper()

@@ -33,8 +33,8 @@ func seenKey(provider, identity string) string {
 }
 
 // redisSeen keeps one hash per notification, names.RedisKey("webhook",
-// provider, sha256(identity)): "first" (unix ms of the first receipt) and
-// "done" (set once its events are stored).
+// provider, sha256(identity)): "first" (unix nanoseconds of the first
+// receipt; see parseFirst) and "done" (set once its events are stored).
 type redisSeen struct {
 	rdb   redis.UniversalClient
 	names topology.Names
@@ -47,7 +47,7 @@ func (r *redisSeen) begin(ctx context.Context, key string, now time.Time) (time.
 	k := r.key(key)
 	var vals *redis.SliceCmd
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSetNX(ctx, k, "first", strconv.FormatInt(now.UnixMilli(), 10))
+		p.HSetNX(ctx, k, "first", strconv.FormatInt(now.UnixNano(), 10))
 		vals = p.HMGet(ctx, k, "first", "done")
 		p.Expire(ctx, k, r.ttl)
 		return nil
@@ -58,11 +58,29 @@ func (r *redisSeen) begin(ctx context.Context, key string, now time.Time) (time.
 	v := vals.Val()
 	first := now
 	if s, ok := v[0].(string); ok {
-		if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-			first = time.UnixMilli(ms)
+		if t, ok := parseFirst(s); ok {
+			first = t
 		}
 	}
 	return first, v[1] != nil, nil
+}
+
+// parseFirst reads a marker's "first". It is kept to the nanosecond because
+// the detector orders the notification against poll pages by it: a page
+// requested a fraction of a millisecond before the pushed change holds the
+// older state, and a receipt time rounded down to the millisecond would
+// place that page after the push and publish the older state again.
+// Markers written in milliseconds (before this was fixed) are far smaller
+// numbers and still read as milliseconds.
+func parseFirst(s string) (time.Time, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if n < 1e15 { // milliseconds: 1e15 ms is the year 33658
+		return time.UnixMilli(n), true
+	}
+	return time.Unix(0, n), true
 }
 
 func (r *redisSeen) mark(ctx context.Context, key string) (bool, error) {

@@ -21,7 +21,7 @@ import (
 	"github.com/disputesync/disputesync/poller"
 )
 
-// Paths of the endpoints (CONTRACT section 6).
+// Paths of the endpoints (docs/contract.md section 6).
 const (
 	PathAlipayNotifyDispute          = "/webhooks/alipay/notifyDispute"
 	PathAlipayPlusResponseEscalation = "/webhooks/alipayplus/responseEscalation"

@@ -26,7 +26,7 @@ var kinds = []struct {
 	path     string
 	build    func(t *testing.T, sb *sandbox.Server) sandbox.Notification
 	want     []string // source/type of the events it gives, in order
-	success  string   // the success answer of CONTRACT section 6
+	success  string   // the success answer of docs/contract.md section 6
 }{
 	{
 		provider: webhook.ProviderDisputeAPI, path: webhook.PathDisputeAPINotify,
@@ -256,12 +256,7 @@ func TestPushAndPollOneState(t *testing.T) {
 	ctx := testenv.Context(t)
 	poll := func(id string) {
 		t.Helper()
-		rec, _ := b.sb.Dispute(id)
-		raw, _ := json.Marshal(rec)
-		pr, err := poller.ParseRecord(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pr, raw := sandboxRecord(t, b.sb, id)
 		if _, err := b.det.Observe(ctx, webhook.ProviderDisputeAPI, poller.ListDispute, pr, raw, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -420,5 +415,46 @@ func TestRunShutdown(t *testing.T) {
 	}
 	if got := types(events(t, b.js, b.names)); !slices.Equal(got, kinds[1].want) {
 		t.Fatalf("events %v", got)
+	}
+}
+
+// TestPollPageOlderThanPush: a poll page requested before a pushed change
+// and observed after it is stale, even when the page request and the push
+// are less than a millisecond apart (issue 12: the push's receipt time was
+// kept in milliseconds, so such a page looked newer than the push and its
+// older state was published again: A, B, A, B).
+func TestPollPageOlderThanPush(t *testing.T) {
+	t.Parallel()
+	base := time.Now().Truncate(time.Millisecond)
+	pageAt := base.Add(400 * time.Microsecond)     // the poll page request
+	receivedAt := base.Add(800 * time.Microsecond) // the push, after the change
+	b := newBundle(t, topology.Options{}, func(c *webhook.Config) {
+		c.Now = func() time.Time { return receivedAt }
+	})
+	ctx := testenv.Context(t)
+	observe := func(rec poller.Record, raw json.RawMessage, asOf time.Time) {
+		t.Helper()
+		if _, err := b.det.ObserveAt(ctx, webhook.ProviderDisputeAPI, poller.ListDispute, rec, raw, asOf, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	id := b.sb.CreateDispute(sandbox.Record{}).Disputes.DisputesID
+	opened, openedRaw := sandboxRecord(t, b.sb, id)
+	observe(opened, openedRaw, base.Add(-time.Second)) // an earlier cycle
+	b.sb.CloseDispute(id)                              // after the page was read
+	n, err := b.sb.DisputeAPINotification(id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := b.once(t, n); !d.Delivered {
+		t.Fatalf("push: %+v", d)
+	}
+	observe(opened, openedRaw, pageAt) // the page, observed after the push
+	closed, closedRaw := sandboxRecord(t, b.sb, id)
+	observe(closed, closedRaw, receivedAt.Add(time.Second)) // the next cycle
+	want := []string{"disputeapi/dispute.opened", "disputeapi/dispute.closed", "disputeapi/dispute.notified"}
+	if got := types(events(t, b.js, b.names)); !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
 	}
 }

@@ -126,7 +126,7 @@ func TestAcceptanceExactlyOnceUnderFaults(t *testing.T) {
 	if got := len(p.sb.Effects()); got != effects {
 		t.Errorf("round 2 applied %d new effects at the provider", got-effects)
 	}
-	// CONTRACT section 4 names the label "replayed".
+	// docs/contract.md section 4 names the label "replayed".
 	if got := testutil.ToFloat64(m.Idempotency.WithLabelValues("replayed")); got < float64(wantReplayed) {
 		t.Errorf(`disputesync_idempotency_total{result="replayed"} = %v, want at least %d`, got, wantReplayed)
 	}
@@ -549,7 +549,7 @@ func TestAcceptanceTakeoverAfterProviderAnswered(t *testing.T) {
 	}
 }
 
-// CONTRACT section 2: a command published again gets its stored result with
+// docs/contract.md section 2: a command published again gets its stored result with
 // "replayed": true, even when the worker that completed it died between
 // publishing the result and marking it published (so the republish finds
 // the record unmarked and publishes the original again, which the results

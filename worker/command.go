@@ -17,8 +17,18 @@ import (
 // this travels through the object store (handlers.ContentRef).
 const MaxCommandBytes = 8 << 20
 
+// CommandMsgID is the Nats-Msg-Id of a command (docs/contract.md section
+// 2): its disputeRequestId, a colon, and the first 16 hex digits of the
+// SHA-256 of the body as published. An identical re-publish has the same id,
+// so JetStream drops it within its duplicate window; a reuse of the id for
+// another body has another one, so it reaches the worker and is rejected.
+func CommandMsgID(disputeRequestID string, body []byte) string {
+	sum := sha256.Sum256(body)
+	return disputeRequestID + ":" + hex.EncodeToString(sum[:8])
+}
+
 // DecodeCommand decodes and checks the envelope of an action command
-// (CONTRACT section 2). It is strict: the bytes must be valid UTF-8 holding
+// (docs/contract.md section 2). It is strict: the bytes must be valid UTF-8 holding
 // one JSON object, with no duplicate keys at any level (so every reader sees
 // the same command), no unknown top-level fields and no trailing data.
 // Errors are *handlers.InvalidError. The returned id is whatever
@@ -78,7 +88,7 @@ func checkEnvelope(c *handlers.Command) error {
 	return nil
 }
 
-// CheckRequestID applies CONTRACT section 2's rule to a disputeRequestId:
+// CheckRequestID applies docs/contract.md section 2's rule to a disputeRequestId:
 // 1 to 64 characters. It also becomes a Redis key and a NATS header, so
 // only printable ASCII without spaces is accepted.
 func CheckRequestID(id string) error {

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Outcomes of a command (CONTRACT section 2).
+// Outcomes of a command (docs/contract.md section 2).
 const (
 	Succeeded = "succeeded"
 	Failed    = "failed"
@@ -40,11 +40,17 @@ type Result struct {
 const (
 	HeaderMsgID            = "Nats-Msg-Id"
 	HeaderDisputeRequestID = "Dispute-Request-Id"
-	HeaderDLQReason        = "Dlq-Reason"
-	HeaderDLQError         = "Dlq-Error"
-	HeaderDLQSubject       = "Dlq-Original-Subject"
-	HeaderDLQSequence      = "Dlq-Original-Sequence"
-	HeaderDLQDeliveries    = "Dlq-Deliveries"
+	// HeaderCommandSequence is the P_ACTIONS stream sequence of the command
+	// message a result answers (an addition to the contract): a publisher
+	// finds the answer to its own publish by the sequence of its PubAck,
+	// never taking the result of another command with the same
+	// disputeRequestId for its own.
+	HeaderCommandSequence = "Command-Sequence"
+	HeaderDLQReason       = "Dlq-Reason"
+	HeaderDLQError        = "Dlq-Error"
+	HeaderDLQSubject      = "Dlq-Original-Subject"
+	HeaderDLQSequence     = "Dlq-Original-Sequence"
+	HeaderDLQDeliveries   = "Dlq-Deliveries"
 )
 
 // Dead-letter reasons (a bounded set: they are metric labels).

@@ -263,7 +263,7 @@ func idempotencyLabel(s ClaimStatus) string {
 	case TakenOver:
 		return string(Claimed)
 	case Replay:
-		return "replayed" // the label CONTRACT section 4 names
+		return "replayed" // the label docs/contract.md section 4 names
 	}
 	return string(s)
 }
@@ -432,7 +432,7 @@ func (w *Worker) finish(ctx context.Context, d *delivery, res *Result, owner str
 			return
 		}
 	}
-	if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, d.id); err != nil {
+	if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, d.id, d.meta.Sequence.Stream); err != nil {
 		w.log.Error("could not publish the result; command will be redelivered", "disputeRequestId", d.id, "err", err)
 		w.nak(d, w.backoff(1))
 		return
@@ -452,8 +452,9 @@ func (w *Worker) finish(ctx context.Context, d *delivery, res *Result, owner str
 func (w *Worker) replay(ctx context.Context, d *delivery, claim Claim) {
 	if !claim.Published {
 		// The holder finished but its result may not have reached JetStream:
-		// publish it now, as the original (the Nats-Msg-Id dedups).
-		dup, err := w.publishResult(ctx, d.provider, d.action, d.id, claim.Result, d.id)
+		// publish it now, as the original (the Nats-Msg-Id dedups), answering
+		// the delivery that completed it.
+		dup, err := w.publishResult(ctx, d.provider, d.action, d.id, claim.Result, d.id, claim.Seq)
 		if err != nil {
 			w.nak(d, w.backoff(1))
 			return
@@ -467,7 +468,7 @@ func (w *Worker) replay(ctx context.Context, d *delivery, claim Claim) {
 	}
 	// A redelivery of the very message that completed it (its ack was
 	// lost) has nothing new to say; any other message, a republish, still
-	// gets its replayed answer (CONTRACT section 2).
+	// gets its replayed answer (docs/contract.md section 2).
 	if claim.Seq != d.meta.Sequence.Stream {
 		var res Result
 		if err := json.Unmarshal(claim.Result, &res); err != nil {
@@ -478,7 +479,7 @@ func (w *Worker) replay(ctx context.Context, d *delivery, claim Claim) {
 		res.Replayed = true
 		body, _ := json.Marshal(res)
 		msgID := d.id + ":replay:" + strconv.FormatUint(d.meta.Sequence.Stream, 10)
-		if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, msgID); err != nil {
+		if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, msgID, d.meta.Sequence.Stream); err != nil {
 			w.nak(d, w.backoff(1))
 			return
 		}
@@ -493,7 +494,7 @@ func (w *Worker) reject(ctx context.Context, d *delivery, code, message, reason 
 	res := w.newResult(d, decision{outcome: Rejected, code: code, message: message}, 0)
 	body, _ := json.Marshal(res)
 	msgID := resultToken(d.id) + ":" + reason + ":" + strconv.FormatUint(d.meta.Sequence.Stream, 10)
-	if _, err := w.publishResult(ctx, resultToken(d.provider), resultToken(d.action), d.id, body, msgID); err != nil {
+	if _, err := w.publishResult(ctx, resultToken(d.provider), resultToken(d.action), d.id, body, msgID, d.meta.Sequence.Stream); err != nil {
 		w.log.Error("could not publish a rejection; command will be redelivered", "err", err)
 		w.nak(d, w.backoff(1))
 		return
@@ -515,7 +516,7 @@ func (w *Worker) giveUp(ctx context.Context, d *delivery, code, message string) 
 	res := w.newResult(d, decision{outcome: Failed, code: code, message: message}, 0)
 	body, _ := json.Marshal(res)
 	msgID := d.id + ":giveup:" + strconv.FormatUint(d.meta.Sequence.Stream, 10)
-	if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, msgID); err != nil {
+	if _, err := w.publishResult(ctx, d.provider, d.action, d.id, body, msgID, d.meta.Sequence.Stream); err != nil {
 		w.log.Error("could not publish a failure on the last delivery", "disputeRequestId", d.id, "err", err)
 	}
 	if err := w.deadLetter(ctx, d, ReasonRetriesExhausted, code+": "+message); err != nil {
@@ -549,12 +550,16 @@ func resultToken(s string) string {
 	return s
 }
 
-// publishResult stores a result in JetStream; duplicate reports that the
+// publishResult stores a result in JetStream; cmdSeq is the stream
+// sequence of the command message it answers. duplicate reports that the
 // stream already held one with this Nats-Msg-Id.
-func (w *Worker) publishResult(ctx context.Context, provider, action, id string, body []byte, msgID string) (duplicate bool, err error) {
+func (w *Worker) publishResult(ctx context.Context, provider, action, id string, body []byte, msgID string, cmdSeq uint64) (duplicate bool, err error) {
 	m := nats.NewMsg(w.cfg.Names.ResultSubject(provider, action))
 	m.Data = body
 	m.Header.Set(HeaderMsgID, msgID)
+	if cmdSeq > 0 {
+		m.Header.Set(HeaderCommandSequence, strconv.FormatUint(cmdSeq, 10))
+	}
 	if id != "" {
 		m.Header.Set(HeaderDisputeRequestID, id)
 	}

@@ -6,11 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,9 +58,19 @@ func actionCmd() *subcommand {
 		name:     "action",
 		synopsis: "action PROVIDER ACTION [flags] [param=value ...]",
 		summary:  "publish an operator's command, wait for its result and print it",
-		detail: `Builds an action command (CONTRACT section 2) from the flags, validates it with
+		detail: `Builds an action command (docs/contract.md section 2) from the flags, validates it with
 the worker's own rules, publishes it to <prefix>.actions.PROVIDER.ACTION with
-Nats-Msg-Id set to its disputeRequestId, waits for its result and prints it.
+Nats-Msg-Id <disputeRequestId>:<first 16 hex digits of the SHA-256 of the
+body>, waits for the result of that very publish (the result whose header
+Command-Sequence is the command's stream sequence) and prints it.
+
+The same --request-id with the same command again: within the actions
+stream's duplicate window JetStream drops the publish, and the result of the
+identical command already published is printed, labelled as such, with
+"replayed": true (nothing is sent again); after the window the worker
+answers it with its stored result, replayed. The same --request-id with a
+different dispute, action or params: the worker rejects it with
+REPEAT_REQ_INCONSISTENT (exit 4) and nothing reaches the provider.
 
 params come from --data (a JSON object), --file (a JSON file holding either the
 params or a whole command) and param=value arguments, applied in that order;
@@ -147,8 +160,9 @@ func runAction(ctx context.Context, e env, c *config, f actionFlags, args []stri
 		return &outcomeError{exitRejected, "refused before publishing: " + err.Error()}
 	}
 	subject := names.ActionSubject(provider, action)
+	msgID := worker.CommandMsgID(cmd.DisputeRequestID, body)
 	if f.dryRun {
-		fmt.Fprintf(e.stdout, "would publish to %s (Nats-Msg-Id: %s):\n", subject, cmd.DisputeRequestID)
+		fmt.Fprintf(e.stdout, "would publish to %s (Nats-Msg-Id: %s):\n", subject, msgID)
 		pretty, _ := json.MarshalIndent(cmd, "", "  ")
 		fmt.Fprintf(e.stdout, "%s\n\n", truncateForDisplay(pretty))
 		return dryRun(ctx, e, c, provider, action, cmd)
@@ -159,49 +173,13 @@ func runAction(ctx context.Context, e env, c *config, f actionFlags, args []stri
 	if err := connect(); err != nil {
 		return err
 	}
-	// Listen before publishing, so the result cannot slip past, and only to
-	// results stored after this point: an earlier command with the same
-	// disputeRequestId (other content, published without Nats-Msg-Id) has
-	// its own result there, which is not this command's.
-	rs, err := js.Stream(ctx, names.ResultsStream())
-	if err != nil {
-		return fmt.Errorf("results stream %s: %w (run disputesync setup)", names.ResultsStream(), err)
-	}
-	info, err := rs.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("results stream %s: %w", names.ResultsStream(), err)
-	}
-	results, stop, err := watchResult(ctx, js, names, provider, action, cmd.DisputeRequestID, info.State.LastSeq+1)
+	p := &publisher{js: js, names: names, provider: provider, action: action, id: cmd.DisputeRequestID, body: body, stderr: e.stderr}
+	start := time.Now()
+	res, earlier, err := p.run(ctx, msgID, f.wait)
 	if err != nil {
 		return err
 	}
-	// A closure: stop may be replaced by a second watch below.
-	defer func() { stop() }()
-	start := time.Now()
-	m := nats.NewMsg(subject)
-	m.Data = body
-	m.Header.Set(worker.HeaderMsgID, cmd.DisputeRequestID)
-	ack, err := js.PublishMsg(ctx, m)
-	if err != nil {
-		return fmt.Errorf("publish %s: %w", subject, err)
-	}
-	if ack.Duplicate {
-		fmt.Fprintf(e.stderr, "warning: JetStream dropped this publish as a duplicate: a command with disputeRequestId %s was published within the duplicate window; waiting for that command's result\n", cmd.DisputeRequestID)
-		stop()
-		results, stop, err = watchResult(ctx, js, names, provider, action, cmd.DisputeRequestID, 0)
-		if err != nil {
-			return err
-		}
-	}
-	var res worker.Result
-	select {
-	case res = <-results:
-	case <-time.After(f.wait):
-		return &outcomeError{exitTimeout, fmt.Sprintf("no result for %s within %s (the command is queued; its result will be on %s)", cmd.DisputeRequestID, f.wait, names.ResultSubject(provider, action))}
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	printResult(e.stdout, res, time.Since(start), f.json)
+	printResult(e.stdout, res, time.Since(start), f.json, earlier)
 	switch res.Outcome {
 	case worker.Succeeded:
 		return nil
@@ -210,6 +188,170 @@ func runAction(ctx context.Context, e env, c *config, f actionFlags, args []stri
 	default:
 		return &outcomeError{exitFailed, ""}
 	}
+}
+
+// publisher publishes one command and finds the result that answers that
+// very publish: the worker names the command's stream sequence on every
+// result (header Command-Sequence), and the PubAck gives this publish's.
+// Results are never matched by disputeRequestId alone: another command may
+// carry the same id (a reuse, rejected by the worker), and its result is not
+// this command's answer.
+type publisher struct {
+	js               jetstream.JetStream
+	names            topology.Names
+	provider, action string
+	id               string
+	body             []byte
+	stderr           io.Writer
+}
+
+// run publishes with msgID and waits up to wait for the answer. earlier
+// reports that JetStream dropped the publish as a duplicate and res is the
+// result of the identical command already in the stream.
+func (p *publisher) run(ctx context.Context, msgID string, wait time.Duration) (res worker.Result, earlier bool, err error) {
+	// Only waiting for the result is bounded by --wait; publishing and
+	// reading the streams are bounded by ctx and the client's own timeouts,
+	// so that a short --wait never leaves it unknown whether the command
+	// was stored.
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	seq, dup, res, err := p.publishAndWait(ctx, waitCtx, msgID)
+	if err != nil || !dup {
+		return res, false, p.timeout(err, seq, wait, false)
+	}
+	// JetStream dropped the publish: a command with the same
+	// disputeRequestId and the same body is in the stream as seq. Its
+	// result is the answer, unless it was published on another subject: the
+	// header covers the body only, and the body does not name the action.
+	subject := p.names.ActionSubject(p.provider, p.action)
+	origSubject, queued := p.queuedSubject(ctx, seq)
+	if !queued || origSubject == subject {
+		var got *resultMsg
+		got, err = p.findEarlier(ctx, waitCtx, seq)
+		if err != nil {
+			return res, false, p.timeout(err, seq, wait, true)
+		}
+		origSubject = p.names.ActionSubject(got.res.Provider, got.res.Action)
+		if origSubject == subject {
+			fmt.Fprintf(p.stderr, "JetStream dropped this publish as a duplicate: an identical command (disputeRequestId %s, the same body, Nats-Msg-Id %s) is %s sequence %d; nothing was sent again. Its result:\n",
+				p.id, msgID, p.names.ActionsStream(), seq)
+			res = got.res
+			res.Replayed = true // this publish applied nothing
+			return res, true, nil
+		}
+	}
+	// The same body for another action: not this command. Publish it
+	// without Nats-Msg-Id, so that the worker sees the reuse and answers it
+	// (REPEAT_REQ_INCONSISTENT, with a dead letter) instead of JetStream
+	// dropping it silently.
+	fmt.Fprintf(p.stderr, "JetStream dropped this publish because the same body with disputeRequestId %s was published as another command (%s, sequence %d); publishing it again without Nats-Msg-Id so that the worker answers it\n",
+		p.id, origSubject, seq)
+	seq, _, res, err = p.publishAndWait(ctx, waitCtx, "")
+	return res, false, p.timeout(err, seq, wait, false)
+}
+
+// publishAndWait publishes the command (with Nats-Msg-Id msgID, if not
+// empty) and, unless JetStream drops it as a duplicate, waits until waitCtx
+// ends for the result naming its stream sequence.
+func (p *publisher) publishAndWait(ctx, waitCtx context.Context, msgID string) (seq uint64, dup bool, res worker.Result, err error) {
+	// Listen before publishing, so that the result cannot slip past, and
+	// only to results stored from now on.
+	rs, err := p.js.Stream(ctx, p.names.ResultsStream())
+	if err != nil {
+		return 0, false, res, fmt.Errorf("results stream %s: %w (run disputesync setup)", p.names.ResultsStream(), err)
+	}
+	info, err := rs.Info(ctx)
+	if err != nil {
+		return 0, false, res, fmt.Errorf("results stream %s: %w", p.names.ResultsStream(), err)
+	}
+	results, stop, err := watchResults(ctx, p.js, p.names, p.names.ResultSubject(p.provider, p.action), p.id,
+		jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: info.State.LastSeq + 1})
+	if err != nil {
+		return 0, false, res, err
+	}
+	defer stop()
+	subject := p.names.ActionSubject(p.provider, p.action)
+	m := nats.NewMsg(subject)
+	m.Data = p.body
+	if msgID != "" {
+		m.Header.Set(worker.HeaderMsgID, msgID)
+	}
+	ack, err := p.js.PublishMsg(ctx, m)
+	if err != nil {
+		return 0, false, res, fmt.Errorf("publish %s: %w", subject, err)
+	}
+	if ack.Duplicate {
+		return ack.Sequence, true, res, nil
+	}
+	got, err := awaitSequence(waitCtx, results, ack.Sequence)
+	if err != nil {
+		return ack.Sequence, false, res, err
+	}
+	return ack.Sequence, false, got.res, nil
+}
+
+// queuedSubject reports the subject of command seq if it is still in the
+// actions stream (work-queue retention: the worker removes what it has
+// answered).
+func (p *publisher) queuedSubject(ctx context.Context, seq uint64) (string, bool) {
+	s, err := p.js.Stream(ctx, p.names.ActionsStream())
+	if err != nil {
+		return "", false
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		return "", false
+	}
+	return m.Subject, true
+}
+
+// findEarlier finds the result of command seq, published within the actions
+// stream's duplicate window (JetStream reported it as a duplicate, so it
+// was stored no longer ago than that), on any action's results subject.
+func (p *publisher) findEarlier(ctx, waitCtx context.Context, seq uint64) (*resultMsg, error) {
+	s, err := p.js.Stream(ctx, p.names.ActionsStream())
+	if err != nil {
+		return nil, fmt.Errorf("actions stream %s: %w", p.names.ActionsStream(), err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("actions stream %s: %w", p.names.ActionsStream(), err)
+	}
+	// The server's clock, which also timed the window; the margin covers
+	// the server's late purging of expired ids and clocks of a cluster.
+	now := info.TimeStamp
+	if now.IsZero() {
+		now = time.Now()
+	}
+	from := now.Add(-info.Config.Duplicates - time.Minute)
+	results, stop, err := watchResults(ctx, p.js, p.names, p.names.ResultsAll(), p.id,
+		jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &from})
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	return awaitSequence(waitCtx, results, seq)
+}
+
+// timeout turns running out of --wait into exit status 5 with what is
+// known of command seq; other errors pass unchanged.
+func (p *publisher) timeout(err error, seq uint64, wait time.Duration, identical bool) error {
+	if !errors.Is(err, context.DeadlineExceeded) || seq == 0 {
+		return err
+	}
+	what := fmt.Sprintf("this command (%s sequence %d)", p.names.ActionsStream(), seq)
+	if identical {
+		what = fmt.Sprintf("the command published earlier with the same id and body, of which JetStream dropped this publish as a duplicate (%s sequence %d)", p.names.ActionsStream(), seq)
+	}
+	// A fresh context: the command's own ran out.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	state := "the worker has taken it but not answered yet"
+	if _, queued := p.queuedSubject(ctx, seq); queued {
+		state = "it is queued, waiting for a worker"
+	}
+	return &outcomeError{exitTimeout, fmt.Sprintf("no result for %s within %s: %s is not answered yet (%s); its result will be on %s with header %s: %d",
+		p.id, wait, what, state, p.names.ResultSubject(p.provider, p.action), worker.HeaderCommandSequence, seq)}
 }
 
 func buildCommand(e env, f actionFlags, pairs []string) (*handlers.Command, error) {
@@ -375,47 +517,73 @@ func mimeOf(ext string) string {
 	return "application/octet-stream"
 }
 
-// watchResult follows the results of one action from a stream sequence
-// (0: from the beginning) and delivers the first whose Dispute-Request-Id is
-// id. A sequence, unlike a start time, neither depends on the clocks of this
-// machine and the server agreeing nor reaches back to older results.
-func watchResult(ctx context.Context, js jetstream.JetStream, names topology.Names, provider, action, id string, fromSeq uint64) (<-chan worker.Result, func(), error) {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{names.ResultSubject(provider, action)}}
-	if fromSeq > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = fromSeq
-	}
+// resultMsg is a result read from the results stream.
+type resultMsg struct {
+	res     worker.Result
+	subject string
+	cmdSeq  uint64 // the command it answers (header Command-Sequence)
+}
+
+// watchResults follows the results stream on filter from the position cfg
+// gives, and delivers every result whose Dispute-Request-Id is id. A start
+// sequence, unlike a start time, neither depends on clocks nor reaches back
+// to older results.
+func watchResults(ctx context.Context, js jetstream.JetStream, names topology.Names, filter, id string, cfg jetstream.OrderedConsumerConfig) (<-chan resultMsg, func(), error) {
+	cfg.FilterSubjects = []string{filter}
 	cons, err := js.OrderedConsumer(ctx, names.ResultsStream(), cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("results stream %s: %w (run disputesync setup)", names.ResultsStream(), err)
 	}
-	out := make(chan worker.Result, 1)
+	out := make(chan resultMsg, 16)
+	done := make(chan struct{})
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		if m.Headers().Get(worker.HeaderDisputeRequestID) != id {
 			return
 		}
-		var r worker.Result
-		if json.Unmarshal(m.Data(), &r) == nil {
-			select {
-			case out <- r:
-			default:
-			}
+		r := resultMsg{subject: m.Subject()}
+		r.cmdSeq, _ = strconv.ParseUint(m.Headers().Get(worker.HeaderCommandSequence), 10, 64)
+		if json.Unmarshal(m.Data(), &r.res) != nil {
+			return
+		}
+		select {
+		case out <- r:
+		case <-done:
 		}
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return out, cc.Stop, nil
+	var once sync.Once
+	return out, func() { once.Do(func() { close(done); cc.Stop() }) }, nil
 }
 
-func printResult(w io.Writer, r worker.Result, took time.Duration, asJSON bool) {
+// awaitSequence returns the first result that answers command seq.
+func awaitSequence(ctx context.Context, results <-chan resultMsg, seq uint64) (*resultMsg, error) {
+	for {
+		select {
+		case r := <-results:
+			if r.cmdSeq == seq {
+				return &r, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// printResult prints a result; earlier says it is the result of an
+// identical command published before, not of this publish.
+func printResult(w io.Writer, r worker.Result, took time.Duration, asJSON, earlier bool) {
 	if asJSON {
 		b, _ := json.Marshal(r)
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
 	replayed := ""
-	if r.Replayed {
+	switch {
+	case earlier:
+		replayed = " (the earlier identical command's result: this publish was a duplicate; nothing was sent again)"
+	case r.Replayed:
 		replayed = " (replayed: this command was already done; nothing was sent again)"
 	}
 	fmt.Fprintf(w, "%s %s %s: %s%s\n", r.DisputeRequestID, r.Provider, r.Action, strings.ToUpper(r.Outcome), replayed)

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/internal/testenv"
 	"github.com/disputesync/disputesync/internal/topology"
 	"github.com/disputesync/disputesync/sandbox"
@@ -43,6 +44,7 @@ func TestCLIAction(t *testing.T) {
 	t.Run("exit statuses", h.testExitStatuses)
 	t.Run("refused before publishing", h.testRefusedLocally)
 	t.Run("evidence arrives intact", h.testEvidenceIntact)
+	t.Run("reused request id", h.testReusedRequestID)
 }
 
 // cliHarness is one running dev and the binary to drive it with.
@@ -56,6 +58,7 @@ type cliHarness struct {
 	js         jetstream.JetStream
 	nc         *nats.Conn
 	dir        string // scratch files
+	banner     string // what dev printed when it was up
 }
 
 var sandboxLine = regexp.MustCompile(`sandbox\s+(http://\S+)`)
@@ -103,8 +106,8 @@ func startCLIHarness(t *testing.T) *cliHarness {
 	for {
 		s := out.String()
 		n, sb := natsLine.FindStringSubmatch(s), sandboxLine.FindStringSubmatch(s)
-		if n != nil && sb != nil {
-			h.natsURL, h.sandboxURL = n[1], sb[1]
+		if n != nil && sb != nil && strings.Contains(s, "Ctrl-C stops everything") {
+			h.natsURL, h.sandboxURL, h.banner = n[1], sb[1], s
 			break
 		}
 		select {
@@ -305,7 +308,7 @@ func newRequestID(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b)
 }
 
-// Issue 8 acceptance 1: every action of CONTRACT section 2 runs from the
+// Issue 8 acceptance 1: every action of docs/contract.md section 2 runs from the
 // CLI, succeeds, and the sandbox applied it exactly once.
 func (h *cliHarness) testEveryAction(t *testing.T) {
 	var ids sandbox.SampleIDs
@@ -632,6 +635,303 @@ func (h *cliHarness) testEvidenceIntact(t *testing.T) {
 		e := h.oneEffect(t, "disputeapi", "documents/upload", "", d)
 		if e.Detail["sha256"] != want || e.Detail["file_name"] != "evidence.pdf" {
 			t.Errorf("sandbox received %v, the file's sha256 is %s", e.Detail, want)
+		}
+	})
+}
+
+// calls returns the sandbox's count of requests received per
+// provider.endpoint, refused ones included: "no provider call" is read
+// from here, not from any message.
+func (h *cliHarness) calls(t *testing.T) map[string]int {
+	t.Helper()
+	var out map[string]int
+	h.sb(t, http.MethodGet, "/_sandbox/requests", nil, &out)
+	return out
+}
+
+// sameCalls fails if the sandbox received any request since before.
+func (h *cliHarness) sameCalls(t *testing.T, before map[string]int, what string) {
+	t.Helper()
+	after := h.calls(t)
+	for _, k := range []string{"alipay.acceptDispute", "alipay.supplyDefenseDocument", "ingenico.submit", "ingenico.cancel"} {
+		if after[k] != before[k] {
+			t.Errorf("%s: the sandbox received %d %s request(s)", what, after[k]-before[k], k)
+		}
+	}
+}
+
+// recipe runs a "nats pub" recipe of the documentation through sh, with a
+// nats function standing in for the nats CLI, and returns the subject, body
+// and header the nats CLI would have published. body replaces the recipe's
+// body='...' line, and id its disputeRequestId (old).
+func recipe(t *testing.T, script, old, id, body string) (subject string, data []byte, header nats.Header) {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(script, "\n") {
+		switch {
+		case strings.HasPrefix(strings.TrimSpace(l), "body='"):
+			l = "body='" + body + "'"
+		case strings.HasPrefix(strings.TrimSpace(l), "nats sub"):
+			continue
+		}
+		lines = append(lines, strings.ReplaceAll(l, old+":", id+":"))
+	}
+	sh := exec.Command("sh", "-c", "nats() { printf '%s\\n' \"$@\"; }\n"+strings.Join(lines, "\n"))
+	out, err := sh.Output()
+	if err != nil {
+		t.Fatalf("the recipe does not run: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	args := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	header = nats.Header{}
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "pub" && subject == "" && i+2 < len(args):
+			subject, data = args[i+1], []byte(args[i+2])
+			i += 2
+		case args[i] == "-H" && i+1 < len(args):
+			k, v, _ := strings.Cut(args[i+1], ":") // as the nats CLI splits it
+			header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+			i++
+		}
+	}
+	if subject == "" || len(data) == 0 {
+		t.Fatalf("the recipe publishes nothing: %q", args)
+	}
+	return subject, data, header
+}
+
+// readmeRecipe returns the README's shell block that publishes a command
+// with "nats pub".
+func readmeRecipe(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, block := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(raw), -1) {
+		if strings.Contains(block[1], "nats pub disputes.actions.") {
+			return block[1]
+		}
+	}
+	t.Fatal("README.md has no nats pub recipe")
+	return ""
+}
+
+// Issue 12 acceptance 1: a disputeRequestId used again. The same command
+// again is applied once and answered from the first one; the id with
+// another dispute or another action is rejected by the worker without any
+// provider call, from the CLI and from the README's nats pub recipe alike.
+func (h *cliHarness) testReusedRequestID(t *testing.T) {
+	evidence := []string{"disputeEvidence=QUJD", "disputeEvidenceFormat=PDF"}
+
+	t.Run("same command twice", func(t *testing.T) {
+		d := h.newAlipayDispute(t)
+		reqID := newRequestID("cli-same")
+		before := h.calls(t)
+		r, res := h.actionJSON(t, "alipay", "accept_dispute", "--dispute-id", d, "--request-id", reqID)
+		if r.code != exitOK || res.Outcome != worker.Succeeded || res.Replayed || res.DisputeID != d {
+			t.Fatalf("first: want exit 0, succeeded, not replayed, on %s; got %s", d, r)
+		}
+		// Within the duplicate window JetStream drops the identical publish;
+		// the answer is the identical command's stored result, said so.
+		r = h.action(t, "alipay", "accept_dispute", "--dispute-id", d, "--request-id", reqID)
+		if r.code != exitOK || !strings.Contains(r.stdout, "accept_dispute: SUCCEEDED (the earlier identical command's result") ||
+			!strings.Contains(r.stdout, "dispute   "+d) || !strings.Contains(r.stderr, "dropped this publish as a duplicate: an identical command") {
+			t.Fatalf("second: want exit 0 and the earlier identical command's result, labelled; got %s", r)
+		}
+		r, res = h.actionJSON(t, "alipay", "accept_dispute", "--dispute-id", d, "--request-id", reqID)
+		if r.code != exitOK || res.Outcome != worker.Succeeded || !res.Replayed || res.DisputeID != d {
+			t.Fatalf("third, --json: want exit 0, succeeded, replayed, on %s; got %s", d, r)
+		}
+		h.oneEffect(t, "alipay", "acceptDispute", "", d)
+		if got := h.calls(t)["alipay.acceptDispute"] - before["alipay.acceptDispute"]; got != 1 {
+			t.Errorf("the sandbox received %d acceptDispute requests for one command sent three times, want 1", got)
+		}
+	})
+
+	t.Run("same command after the duplicate window", func(t *testing.T) {
+		// The first publish of the command carries no Nats-Msg-Id, so
+		// JetStream holds no id for it: the CLI's publish of the same
+		// command reaches the worker, as it does once the window has passed.
+		d := h.newAlipayDispute(t)
+		reqID := newRequestID("cli-later")
+		sub, err := h.nc.SubscribeSync(h.names.ResultSubject("alipay", "accept_dispute"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		body, _ := json.Marshal(&handlers.Command{DisputeRequestID: reqID, DisputeID: d, RequestedBy: "cli-test"})
+		if _, err := h.js.Publish(context.Background(), h.names.ActionSubject("alipay", "accept_dispute"), body); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m, err := sub.NextMsg(30 * time.Second)
+			if err != nil {
+				t.Fatalf("no result for the first publish: %v", err)
+			}
+			if m.Header.Get(worker.HeaderDisputeRequestID) == reqID {
+				break
+			}
+		}
+		before := h.calls(t)
+		r, res := h.actionJSON(t, "alipay", "accept_dispute", "--dispute-id", d, "--request-id", reqID)
+		if r.code != exitOK || res.Outcome != worker.Succeeded || !res.Replayed || res.DisputeID != d || strings.Contains(r.stderr, "dropped") {
+			t.Fatalf("want exit 0 and the worker's replayed result on %s; got %s", d, r)
+		}
+		h.sameCalls(t, before, "the repeat")
+		h.oneEffect(t, "alipay", "acceptDispute", "", d)
+	})
+
+	t.Run("same id, another dispute or action", func(t *testing.T) {
+		d, other := h.newAlipayDispute(t), h.newAlipayDispute(t)
+		reqID := newRequestID("cli-reuse")
+		if r := h.action(t, "alipay", "accept_dispute", "--dispute-id", d, "--request-id", reqID); r.code != exitOK {
+			t.Fatalf("first: %s", r)
+		}
+		cases := []struct {
+			name string
+			args []string
+			on   string // the dispute the reuse names
+		}{
+			{"another dispute", []string{"alipay", "accept_dispute", "--dispute-id", other}, other},
+			{"another action", append([]string{"alipay", "supply_defense_document", "--dispute-id", d}, evidence...), d},
+		}
+		for _, c := range cases {
+			before := h.calls(t)
+			r, res := h.actionJSON(t, append(c.args, "--request-id", reqID)...)
+			// Its own answer: this command's provider, action and dispute.
+			if r.code != exitRejected || res.Outcome != worker.Rejected || res.Code != worker.CodeRepeatReqInconsistent ||
+				res.Provider != c.args[0] || res.Action != c.args[1] || res.DisputeID != c.on {
+				t.Errorf("%s: want exit 4, rejected, REPEAT_REQ_INCONSISTENT for %s %s on %s; got %s", c.name, c.args[0], c.args[1], c.on, r)
+			}
+			h.sameCalls(t, before, c.name)
+		}
+		if n := len(h.effects(t, "alipay", "", other)); n != 0 {
+			t.Errorf("%d effects on %s", n, other)
+		}
+		h.oneEffect(t, "alipay", "acceptDispute", "", d)
+	})
+
+	t.Run("same id and body, another action", func(t *testing.T) {
+		// submit_dispute and cancel_dispute on one dispute have the same
+		// body, so the same Nats-Msg-Id: JetStream drops the second, and
+		// the CLI has the worker answer it.
+		d := h.newIngenicoDispute(t)
+		reqID := newRequestID("cli-same-body")
+		if r := h.action(t, "ingenico", "submit_dispute", "--dispute-id", d, "--request-id", reqID); r.code != exitOK {
+			t.Fatalf("submit: %s", r)
+		}
+		before := h.calls(t)
+		r, res := h.actionJSON(t, "ingenico", "cancel_dispute", "--dispute-id", d, "--request-id", reqID)
+		if r.code != exitRejected || res.Code != worker.CodeRepeatReqInconsistent || res.Action != "cancel_dispute" ||
+			!strings.Contains(r.stderr, "published as another command ("+h.names.ActionSubject("ingenico", "submit_dispute")) {
+			t.Fatalf("cancel with the submit's id: want exit 4, REPEAT_REQ_INCONSISTENT for cancel_dispute; got %s", r)
+		}
+		h.sameCalls(t, before, "cancel with the submit's id")
+		h.oneEffect(t, "ingenico", "submit", reqID, d)
+		for _, e := range h.effects(t, "ingenico", "", d) {
+			if e.Operation == "cancel" {
+				t.Errorf("the dispute was cancelled: %+v", e)
+			}
+		}
+	})
+
+	t.Run("nats pub recipe of the README", func(t *testing.T) {
+		script := readmeRecipe(t)
+		d, other := h.newAlipayDispute(t), h.newAlipayDispute(t)
+		reqID := newRequestID("raw")
+		sub, err := h.nc.SubscribeSync(h.names.ResultsAll())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		actions, err := h.js.Stream(context.Background(), h.names.ActionsStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastSeq := func() uint64 {
+			info, err := actions.Info(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return info.State.LastSeq
+		}
+		// publish runs the recipe for one command and publishes what it
+		// computed with core NATS, as the nats CLI does.
+		publish := func(action, body string) {
+			t.Helper()
+			subject, data, header := recipe(t, script, "ops-1", reqID, body)
+			subject = strings.Replace(subject, "disputes.actions.alipay.accept_dispute", h.names.ActionSubject("alipay", action), 1)
+			if got, want := header.Get(worker.HeaderMsgID), worker.CommandMsgID(reqID, data); got != want {
+				t.Fatalf("the recipe computes Nats-Msg-Id %q, want %q", got, want)
+			}
+			if err := h.nc.PublishMsg(&nats.Msg{Subject: subject, Data: data, Header: header}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		next := func() worker.Result {
+			t.Helper()
+			for {
+				m, err := sub.NextMsg(30 * time.Second)
+				if err != nil {
+					t.Fatalf("no result: %v", err)
+				}
+				if m.Header.Get(worker.HeaderDisputeRequestID) != reqID {
+					continue
+				}
+				var res worker.Result
+				if err := json.Unmarshal(m.Data, &res); err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+		}
+		accept := func(dispute string) string {
+			return fmt.Sprintf(`{"disputeRequestId":%q,"disputeId":%q}`, reqID, dispute)
+		}
+		seq0, calls0 := lastSeq(), h.calls(t)
+
+		publish("accept_dispute", accept(d))
+		if res := next(); res.Outcome != worker.Succeeded || res.Replayed || res.DisputeID != d {
+			t.Fatalf("first: %+v", res)
+		}
+		publish("accept_dispute", accept(d)) // identical: JetStream drops it
+		calls1 := h.calls(t)
+		publish("accept_dispute", accept(other))
+		if res := next(); res.Outcome != worker.Rejected || res.Code != worker.CodeRepeatReqInconsistent || res.DisputeID != other {
+			t.Fatalf("another dispute: want rejected, REPEAT_REQ_INCONSISTENT on %s; got %+v", other, res)
+		}
+		publish("supply_defense_document", fmt.Sprintf(`{"disputeRequestId":%q,"disputeId":%q,"params":{"disputeEvidence":"QUJD","disputeEvidenceFormat":"PDF"}}`, reqID, d))
+		if res := next(); res.Outcome != worker.Rejected || res.Code != worker.CodeRepeatReqInconsistent || res.Action != "supply_defense_document" {
+			t.Fatalf("another action: want rejected, REPEAT_REQ_INCONSISTENT; got %+v", res)
+		}
+		// The stream stores one connection's publishes in order, so once the
+		// last one is answered the dropped one is known to be dropped.
+		if n := lastSeq() - seq0; n != 3 {
+			t.Errorf("%d of 4 publishes stored in %s, want 3 (the identical one dropped)", n, h.names.ActionsStream())
+		}
+		if got := calls1["alipay.acceptDispute"] - calls0["alipay.acceptDispute"]; got != 1 {
+			t.Errorf("the sandbox received %d acceptDispute requests for the first command, want 1", got)
+		}
+		h.sameCalls(t, calls1, "the reuses")
+		h.oneEffect(t, "alipay", "acceptDispute", "", d)
+		if n := len(h.effects(t, "alipay", "", other)); n != 0 {
+			t.Errorf("%d effects on %s", n, other)
+		}
+	})
+
+	t.Run("nats pub recipe of dev's banner", func(t *testing.T) {
+		_, rest, ok := strings.Cut(h.banner, "or with the nats CLI")
+		_, rest, _ = strings.Cut(rest, "\n")
+		script, _, _ := strings.Cut(rest, "\n\n")
+		if !ok || !strings.Contains(script, " pub "+h.names.ActionSubject("alipay", "accept_dispute")) {
+			t.Fatalf("dev's banner has no nats pub recipe:\n%s", h.banner)
+		}
+		body := `{"disputeRequestId":"dev-0001","disputeId":"D1"}`
+		subject, data, header := recipe(t, script, "dev-0001", "dev-0001", body)
+		if subject != h.names.ActionSubject("alipay", "accept_dispute") || string(data) != body ||
+			header.Get(worker.HeaderMsgID) != worker.CommandMsgID("dev-0001", data) {
+			t.Errorf("dev's recipe publishes %s %s with Nats-Msg-Id %q, want %s", subject, data, header.Get(worker.HeaderMsgID), worker.CommandMsgID("dev-0001", data))
 		}
 	})
 }

@@ -93,6 +93,9 @@ type config struct {
 	// dev is set by "dev": only then do inbound notifications trust the
 	// sandbox's published test keys.
 	dev bool
+	// rolesGiven is set by "run" when --roles (or DISPUTESYNC_ROLES) was
+	// given: a role asked for by name runs, or the process does not start.
+	rolesGiven bool
 }
 
 // secret is a string that never prints.
@@ -125,6 +128,7 @@ type options struct {
 	fs         *flag.FlagSet
 	opts       []*option
 	positional []string
+	getenv     func(string) string // the environment parse read
 }
 
 func newOptions(cmd string) *options {
@@ -312,6 +316,7 @@ var errHelp = errors.New("help requested")
 // parse reads the environment (DISPUTESYNC_<FLAG>, and <FLAG>_FILE for
 // secrets) and then the command line, which wins.
 func (o *options) parse(args []string, getenv func(string) string) error {
+	o.getenv = getenv
 	for _, a := range args {
 		if a == "-h" || a == "-help" || a == "--help" {
 			return errHelp
@@ -343,6 +348,14 @@ func (o *options) parse(args []string, getenv func(string) string) error {
 		o.positional = append(o.positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// given reports whether a flag was set on the command line or in the
+// environment, rather than left at its default.
+func (o *options) given(name string) bool {
+	set := o.getenv != nil && o.getenv(envName(name)) != ""
+	o.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // args are the positional arguments.

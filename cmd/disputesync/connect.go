@@ -30,7 +30,7 @@ func newLogger(c *config, e env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, opts))
 }
 
-// connectNATS connects with every authentication option of CONTRACT
+// connectNATS connects with every authentication option of docs/contract.md
 // section 1 and logs, rather than fails on, disconnects and reconnects.
 func connectNATS(c *config, log *slog.Logger, name string) (*nats.Conn, jetstream.JetStream, error) {
 	opts := []nats.Option{

@@ -139,13 +139,14 @@ Watch events and results:
 Accept a sandbox dispute:
   go run ./cmd/disputesync action alipay accept_dispute --nats-url %s --dispute-id %s --prefix %s
 
-or with the nats CLI:
-  nats --server %s pub %s '{"disputeRequestId":"dev-0001","disputeId":"%s"}' -H Nats-Msg-Id:dev-0001
+or with the nats CLI (Nats-Msg-Id: the id, a colon, the first 16 hex digits of the body's SHA-256):
+  body='{"disputeRequestId":"dev-0001","disputeId":"%s"}'
+  nats --server %s pub %s "$body" -H "Nats-Msg-Id:dev-0001:$(printf '%%s' "$body" | sha256sum | cut -c1-16)"
 
 Ctrl-C stops everything.
 `, time.Since(start).Seconds(), ns.URL(), storeDir, redisNote, sbURL, sbURL, sys.metricsAddr, webhookLine(sys), sbURL,
 		sys.names.EventsAll(), sys.names.ActionsAll(), sys.names.ResultsAll(), sys.names.DLQAll(),
-		ns.URL(), c.Prefix, ns.URL(), dispute, c.Prefix, ns.URL(), sys.names.ActionSubject("alipay", "accept_dispute"), dispute)
+		ns.URL(), c.Prefix, ns.URL(), dispute, c.Prefix, dispute, ns.URL(), sys.names.ActionSubject("alipay", "accept_dispute"))
 
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "stopping...")

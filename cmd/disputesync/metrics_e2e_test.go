@@ -38,7 +38,7 @@ const heldCommands = 80
 
 // TestMetricsEndToEnd is issue 7 acceptances 1 and 2 against a running
 // "dev": after a small poll and a few actions, /metrics has every metric of
-// CONTRACT section 4 with sane values, the backlog gauges equal JetStream's
+// docs/contract.md section 4 with sane values, the backlog gauges equal JetStream's
 // consumer info, and every PromQL expression of deploy/ names only metrics
 // of that scrape.
 func TestMetricsEndToEnd(t *testing.T) {
@@ -79,7 +79,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	publish := func(provider, action, id string, body string) {
 		t.Helper()
 		msg := &nats.Msg{Subject: prefix + ".actions." + provider + "." + action, Data: []byte(body), Header: nats.Header{}}
-		msg.Header.Set("Nats-Msg-Id", id)
+		msg.Header.Set("Nats-Msg-Id", worker.CommandMsgID(id, []byte(body)))
 		if _, err := js.PublishMsg(testenv.Context(t), msg); err != nil {
 			t.Fatalf("publish %s: %v", id, err)
 		}
@@ -149,7 +149,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	for i := range heldCommands {
 		id := fmt.Sprintf("m-held-%d", i)
 		body := fmt.Sprintf(`{"disputeRequestId":%q,"disputeId":"209900000000000000000000%04d"}`, id, i)
-		if err := docs.ValidateMessage(prefix, prefix+".actions.alipay.accept_dispute", map[string][]string{"Nats-Msg-Id": {id}}, []byte(body)); err != nil {
+		if err := docs.ValidateMessage(prefix, prefix+".actions.alipay.accept_dispute", map[string][]string{"Nats-Msg-Id": {worker.CommandMsgID(id, []byte(body))}}, []byte(body)); err != nil {
 			t.Fatalf("our own command does not match docs/schemas: %v", err)
 		}
 		publish("alipay", "accept_dispute", id, body)
@@ -199,7 +199,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Errorf("backlog gauges %v: want the %d held commands split between pending and ack pending", got, heldCommands)
 	}
 
-	// Every other metric of CONTRACT section 4, with sane values.
+	// Every other metric of docs/contract.md section 4, with sane values.
 	now := float64(time.Now().Unix())
 	openDisputes := sandboxOpenDisputes(t, sandboxURL)
 	checks := []struct {

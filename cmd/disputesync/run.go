@@ -20,7 +20,11 @@ the rest for redelivery.
 Provider credentials come from files. A provider whose base URL is on this
 machine (a sandbox) uses the sandbox's published test keys when none are
 given; any other provider without credentials is not configured and its
-commands are rejected with PROVIDER_NOT_CONFIGURED.`,
+commands are rejected with PROVIDER_NOT_CONFIGURED. A notification endpoint
+is served only with its credentials (never the test keys); with none at all
+the webhook role is left out with a warning, or, when --roles names it,
+run refuses to start. All configuration, credential files included, is
+checked before NATS or Redis is contacted.`,
 		flags: func(o *options, c *config) {
 			o.boolean(&printConfig, "print-config", "print the effective configuration (secrets redacted) and exit")
 			o.list(&c.Roles, "roles", "poller,worker,webhook", "roles this process runs: poller, worker, webhook")
@@ -40,6 +44,7 @@ commands are rejected with PROVIDER_NOT_CONFIGURED.`,
 				o.dump(e.stdout)
 				return nil
 			}
+			c.rolesGiven = o.given("roles")
 			log := newLogger(c, e)
 			_, wait, err := startSystem(ctx, c, log)
 			if err != nil {

@@ -38,7 +38,11 @@ type system struct {
 func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, func() error, error) {
 	s := &system{cfg: c, log: log, m: metrics.New()}
 	s.names, _ = topology.New(c.Prefix)
-	var err error
+	// Configuration first: an error there must not leave streams behind.
+	cr, err := preflight(c, log)
+	if err != nil {
+		return nil, nil, err
+	}
 	s.nc, s.js, err = connectNATS(c, log, "disputesync")
 	if err != nil {
 		return nil, nil, err
@@ -71,11 +75,6 @@ func startSystem(ctx context.Context, c *config, log *slog.Logger) (*system, fun
 		if ch.Action != "unchanged" {
 			log.Info("topology", "kind", ch.Kind, "name", ch.Name, "action", ch.Action)
 		}
-	}
-	cr, err := loadCredentials(c, log)
-	if err != nil {
-		closeAll()
-		return nil, nil, err
 	}
 
 	var wg sync.WaitGroup

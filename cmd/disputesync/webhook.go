@@ -23,11 +23,12 @@ func startWebhook(s *system, cr *credentials, det *poller.Detector) (string, fun
 		cfg.Detector = det
 	}
 	// An endpoint without its credentials is not served; test keys verify
-	// notifications only in dev (see loadCredentials).
-	if cr.alipayOK && (!cr.alipayTest || s.cfg.dev) {
+	// notifications only in dev (see webhookEndpoints).
+	served := webhookEndpoints(s.cfg, cr)
+	if served[webhook.ProviderAlipay] {
 		cfg.AlipayClientID, cfg.AlipayPublicKey = cr.alipayID, cr.alipayPub
 	}
-	if cr.alipayPlusOK && (!cr.alipayPlusTest || s.cfg.dev) {
+	if served[webhook.ProviderAlipayPlus] {
 		cfg.AlipayPlusClientID, cfg.AlipayPlusPublicKey, cfg.AlipayPlusPrivateKey = cr.alipayPlusID, cr.alipayPlusPub, cr.alipayPlusKey
 	}
 	srv, err := webhook.New(cfg)

@@ -1,4 +1,4 @@
-// Package alipay applies disputesync's Alipay (Antom AMS) actions, seed 001:
+// Package alipay applies disputesync's Alipay (Antom AMS) actions (acceptDispute API):
 // accept_dispute calls acceptDispute and supply_defense_document calls
 // supplyDefenseDocument, both signed with the merchant key and answered with
 // a signature that is verified before anything in the answer is believed.
@@ -31,13 +31,13 @@ import (
 // Provider is the provider name in subjects and metrics.
 const Provider = "alipay"
 
-// Gateway paths (CONTRACT section 5).
+// Gateway paths (docs/contract.md section 5).
 const (
 	PathAcceptDispute         = "/ams/api/v1/payments/acceptDispute"
 	PathSupplyDefenseDocument = "/ams/api/v1/payments/supplyDefenseDocument"
 )
 
-// Codes is the classification table: every result code of seed 001 and of
+// Codes is the classification table: every result code of acceptDispute and of
 // the supplyDefenseDocument page, plus the gateway's common codes. A code
 // not listed is classified by its resultStatus (S succeeded, F failed,
 // U retry).

@@ -114,7 +114,7 @@ const (
 	retryAfter
 )
 
-// TestResultCodes maps every result code of seed 001 (and the ones the
+// TestResultCodes maps every result code of acceptDispute (and the ones the
 // classification table adds) to its outcome, for both actions.
 func TestResultCodes(t *testing.T) {
 	t.Parallel()

@@ -1,4 +1,4 @@
-// Package alipayplus applies disputesync's Alipay+ action, seed 000:
+// Package alipayplus applies disputesync's Alipay+ action (initiateEscalation API):
 // initiate_escalation calls initiateEscalation, signed with the merchant
 // (MPP) key, and believes an answer only once its signature verifies.
 //
@@ -17,7 +17,7 @@
 // from the Ledger of escalations disputesync itself started, at most 2
 // non-canceled and 1 ongoing escalation per payment
 // (EXCEEDS_ESCALATION_REQUEST_LIMIT) and the 25-day window for a second one
-// (PROCESS_FAIL, as the sandbox answers; the seed names no code). The
+// (PROCESS_FAIL, as the sandbox answers; the API names no code). The
 // provider stays the judge: passing these checks never skips its answer.
 package alipayplus
 
@@ -38,10 +38,10 @@ import (
 // Provider is the provider name in subjects and metrics.
 const Provider = "alipayplus"
 
-// PathInitiateEscalation is the gateway path (CONTRACT section 5).
+// PathInitiateEscalation is the gateway path (docs/contract.md section 5).
 const PathInitiateEscalation = "/aps/api/v1/disputes/initiateEscalation"
 
-// Codes is the classification table: every result code of seed 000, plus
+// Codes is the classification table: every result code of initiateEscalation, plus
 // REPEAT_REQ_INCONSISTENT (the same disputeRequestId with another
 // paymentRequestId). A code not listed is classified by its resultStatus.
 var Codes = alipayclient.Table{

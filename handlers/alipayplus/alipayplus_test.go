@@ -115,7 +115,7 @@ const (
 	retryAfter
 )
 
-// TestResultCodes maps every result code of seed 000 to its outcome.
+// TestResultCodes maps every result code of initiateEscalation to its outcome.
 func TestResultCodes(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

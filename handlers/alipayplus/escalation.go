@@ -17,7 +17,7 @@ import (
 const MaxContentChars = 2048000
 
 // ReasonDescriptions maps each disputeReasonCode to the
-// disputeReasonCodeDescription values that belong to it (seed 000).
+// disputeReasonCodeDescription values that belong to it (initiateEscalation API).
 var ReasonDescriptions = map[string][]string{
 	"7801": {"MERCHANDIZE_OR_SERVICE_NOT_RECEIVED", "NOT_AS_DESCRIBED"},
 	"7802": {"REFUND_NOT_PROCESSED", "AMOUNT_DIFFER", "DUPLICATE_PROCESSED", "PAIDED_BY_OTHER_MEANS"},
@@ -349,7 +349,7 @@ func (c *Client) escalate(ctx context.Context, call *handlers.Call, req *escalat
 // to or closed a second one may be initiated.
 const SecondEscalationWindow = 25 * 24 * time.Hour
 
-// checkEscalations applies seed 000's limits to the escalations already
+// checkEscalations applies initiateEscalation's limits to the escalations already
 // started for a payment, leaving out self (a retry of the same command).
 func checkEscalations(existing []Escalation, self string, now time.Time) error {
 	var active []Escalation

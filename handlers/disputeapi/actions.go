@@ -20,7 +20,7 @@ import (
 // Field limits disputesync checks before sending. Seed 002 documents none
 // for these fields; they are generous bounds, documented in the package doc.
 const (
-	MaxIDChars         = 64   // disputeRequestId (CONTRACT section 2) and disputeId
+	MaxIDChars         = 64   // disputeRequestId (docs/contract.md section 2) and disputeId
 	MaxDocumentIDChars = 128  // params.document_id
 	MaxFileNameChars   = 128  // params.file_name (the sandbox's limit too)
 	MaxCommentChars    = 2000 // params.comment

@@ -19,7 +19,7 @@ import (
 // Provider is the provider name of the contract.
 const Provider = "disputeapi"
 
-// Paths of CONTRACT section 5.
+// Paths of docs/contract.md section 5.
 const (
 	pathAbandon           = "/dispute-api/v1/abandon"
 	pathUpload            = "/dispute-api/v1/documents/upload"
@@ -34,7 +34,7 @@ var ErrValidateOnly = errors.New("disputeapi: handler registered for validation 
 
 // Config of the client. Zero values are the documented defaults.
 type Config struct {
-	BaseURL string // the paths of CONTRACT section 5 are appended
+	BaseURL string // the paths of docs/contract.md section 5 are appended
 	Token   []byte // sent as "Authorization: Bearer <token>" when set
 
 	Timeout    time.Duration // per call; default 20 s

@@ -1,5 +1,5 @@
 // Package disputeapi applies disputesync's actions on the list API's PSP
-// (seeds 002 and 003, CONTRACT section 5): abandon, upload_document,
+// (docs/contract.md section 5): abandon, upload_document,
 // remove_document and submit_defense.
 //
 // Every call is a JSON POST answered with the envelope {"code","msg","data"};

@@ -39,7 +39,7 @@ type seenRequest struct {
 }
 
 // fakePSP implements the documented behaviour of the dispute API actions
-// (seed 002, CONTRACT section 5, the "already done" answers of the
+// (docs/contract.md section 5, the "already done" answers of the
 // recovery rules): it has no idempotency key, so a repeated call is a
 // second effect. dropAfterApply applies a request and then cuts the
 // connection: the "applied, answer lost" fault. failBefore answers "500"

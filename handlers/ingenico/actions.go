@@ -22,7 +22,7 @@ const (
 // for these; they are generous bounds that keep ids fit for a URL path and
 // a header.
 const (
-	MaxIDChars       = 64  // disputeRequestId (CONTRACT section 2) and disputeId
+	MaxIDChars       = 64  // disputeRequestId (docs/contract.md section 2) and disputeId
 	MaxFileNameChars = 255 // params.fileName
 	maxFileTypeChars = 127 // params.fileType (RFC 6838 names are at most 127 characters per part)
 )

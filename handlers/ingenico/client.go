@@ -27,7 +27,7 @@ var ErrValidateOnly = errors.New("ingenico: handler registered for validation on
 
 // Config of the Ingenico client. Zero values are the documented defaults.
 type Config struct {
-	BaseURL      string // e.g. https://eu.sandbox.api-ingenico.com; the paths of CONTRACT section 5 are appended
+	BaseURL      string // e.g. https://eu.sandbox.api-ingenico.com; the paths of docs/contract.md section 5 are appended
 	MerchantID   string
 	APIKeyID     string
 	SecretAPIKey []byte // the v1HMAC secret, used as given (not base64-decoded)

@@ -1,6 +1,6 @@
 // Package ingenico applies disputesync's Ingenico Connect actions
 // (upload_file, submit_dispute, cancel_dispute) through the Dispute REST
-// service of seed 004 and CONTRACT section 5.
+// service of Ingenico Connect, docs/contract.md section 5.
 //
 // Every request carries a Date header (RFC 1123, GMT), the command's
 // disputeRequestId as X-GCS-Idempotence-Key, and a "GCS v1HMAC" Authorization

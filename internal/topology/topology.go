@@ -1,6 +1,6 @@
 // Package topology names every subject, stream, consumer, bucket and Redis
 // key of one deployment from its prefix, and creates the JetStream side of it
-// (CONTRACT section 2). Two prefixes never share a name, so two deployments
+// (docs/contract.md section 2). Two prefixes never share a name, so two deployments
 // can share one NATS and one Redis without seeing each other.
 package topology
 
