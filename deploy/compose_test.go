@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/disputesync/disputesync/sandbox"
 )
 
 type composeService struct {
@@ -140,6 +142,14 @@ func TestCompose(t *testing.T) {
 	}
 	for _, s := range []string{"prometheus", "grafana"} {
 		svc(s)
+	}
+	// The demo webhook verifies the sandbox's notifications: run --roles
+	// webhook refuses to start without any endpoint's credentials.
+	if svc("webhook").Environment["DISPUTESYNC_DISPUTEAPI_WEBHOOK_SECRET_FILE"] == "" {
+		t.Error("webhook has no DISPUTESYNC_DISPUTEAPI_WEBHOOK_SECRET_FILE: run --roles webhook would refuse to start")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "sandbox-webhook-secret")); err != nil || strings.TrimSpace(string(b)) != sandbox.TestKeys.DisputeAPIWebhookSecret {
+		t.Errorf("sandbox-webhook-secret is not the sandbox's published secret (%v)", err)
 	}
 
 	// env.example names every required variable.
