@@ -30,7 +30,14 @@ type config struct {
 	NATSTLSCert  string
 	NATSTLSKey   string
 	RedisURL     secret // may carry a password
-	Prefix       string
+	RedisTLSCA   string
+	RedisTLSCert string
+	RedisTLSKey  string
+	// Sentinel's own authentication, which may differ from the data
+	// nodes' (the URL's user and password).
+	RedisSentinelUser     string
+	RedisSentinelPassword secret
+	Prefix                string
 
 	// Endpoints.
 	MetricsAddr string
@@ -55,6 +62,7 @@ type config struct {
 	ProviderTimeout             time.Duration
 	ProviderRateLimit           float64
 	SpecialMerchants            []string
+	SandboxHosts                []string
 
 	// Poller.
 	PollInterval     time.Duration
@@ -472,6 +480,11 @@ func (o *options) connectionFlags(c *config) {
 	o.str(&c.NATSTLSKey, "nats-tls-key", "PATH", "", "client key (PEM) for NATS TLS")
 	o.secretStr(&c.RedisURL, "redis-url", "URL", "redis://127.0.0.1:6379/0",
 		"Redis URL: redis://, rediss:// (TLS), or comma-separated host:port seeds of a cluster; ?master_name=NAME for sentinel")
+	o.str(&c.RedisTLSCA, "redis-tls-ca", "PATH", "", "CA certificate (PEM) to verify Redis's TLS certificate (implies TLS); default: the system's CAs")
+	o.str(&c.RedisTLSCert, "redis-tls-cert", "PATH", "", "client certificate (PEM) for Redis TLS (implies TLS)")
+	o.str(&c.RedisTLSKey, "redis-tls-key", "PATH", "", "client key (PEM) for Redis TLS")
+	o.str(&c.RedisSentinelUser, "redis-sentinel-user", "NAME", "", "user name for the Sentinels themselves (with ?master_name=)")
+	o.secretStr(&c.RedisSentinelPassword, "redis-sentinel-password", "PASSWORD", "", "password for the Sentinels themselves (with ?master_name=)")
 	o.str(&c.Prefix, "prefix", "NAME", "disputes",
 		"subject root; upper-cased, the prefix of every stream, consumer, bucket and Redis key")
 }
@@ -507,6 +520,7 @@ func (o *options) providerFlags(c *config) {
 	o.duration(&c.ProviderTimeout, "provider-timeout", 20*time.Second, "timeout of one provider HTTP call")
 	o.float(&c.ProviderRateLimit, "provider-rate-limit", 0, "provider calls per second per provider (0: unlimited)")
 	o.list(&c.SpecialMerchants, "special-merchants", "", "merchant ids treated as Alipay+ Special Merchants besides APPLE and GOOGLE")
+	o.list(&c.SandboxHosts, "sandbox-hosts", "", "hosts besides this machine that run the sandbox: calls to them use its published test keys when no credentials are given (e.g. sandbox in deploy/compose)")
 }
 
 func (o *options) pollerFlags(c *config) {

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -65,7 +69,7 @@ func connectNATS(c *config, log *slog.Logger, name string) (*nats.Conn, jetstrea
 	}
 	nc, err := nats.Connect(c.NATSURL, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(c.NATSURL), err)
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w%s", redactURL(c.NATSURL), err, tlsHint(err, "nats"))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -110,8 +114,22 @@ func redisOptions(raw string) (*redis.UniversalOptions, error) {
 	}, nil
 }
 
-func connectRedis(ctx context.Context, c *config, log *slog.Logger) (redis.UniversalClient, error) {
+// redisClientOptions is every Redis setting of c: the URL, the TLS files and
+// Sentinel's own credentials.
+func redisClientOptions(c *config) (*redis.UniversalOptions, error) {
 	opts, err := redisOptions(string(c.RedisURL))
+	if err != nil {
+		return nil, err
+	}
+	if err := redisTLS(opts, c); err != nil {
+		return nil, err
+	}
+	opts.SentinelUsername, opts.SentinelPassword = c.RedisSentinelUser, string(c.RedisSentinelPassword)
+	return opts, nil
+}
+
+func connectRedis(ctx context.Context, c *config, log *slog.Logger) (redis.UniversalClient, error) {
+	opts, err := redisClientOptions(c)
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +138,63 @@ func connectRedis(ctx context.Context, c *config, log *slog.Logger) (redis.Unive
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("connect to Redis at %s: %w", redactURL(string(c.RedisURL)), err)
+		return nil, fmt.Errorf("connect to Redis at %s: %w%s", redactURL(string(c.RedisURL)), err, tlsHint(err, "redis"))
 	}
 	return rdb, nil
+}
+
+// redisTLS applies --redis-tls-ca, --redis-tls-cert and --redis-tls-key:
+// any of them turns TLS on, as rediss:// does.
+func redisTLS(opts *redis.UniversalOptions, c *config) error {
+	if c.RedisTLSCA == "" && c.RedisTLSCert == "" && c.RedisTLSKey == "" {
+		return nil
+	}
+	if opts.TLSConfig == nil {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if len(opts.Addrs) == 1 {
+			opts.TLSConfig.ServerName, _, _ = net.SplitHostPort(opts.Addrs[0])
+		}
+	}
+	if c.RedisTLSCA != "" {
+		pem, err := os.ReadFile(c.RedisTLSCA)
+		if err != nil {
+			return fmt.Errorf("--redis-tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--redis-tls-ca %s: no PEM certificate in it", c.RedisTLSCA)
+		}
+		opts.TLSConfig.RootCAs = pool
+	}
+	if c.RedisTLSCert != "" || c.RedisTLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.RedisTLSCert, c.RedisTLSKey)
+		if err != nil {
+			return fmt.Errorf("--redis-tls-cert and --redis-tls-key: %w", err)
+		}
+		opts.TLSConfig.Certificates = []tls.Certificate{cert}
+	}
+	return nil
+}
+
+// tlsHint names the flag to check when a TLS handshake failed because the
+// server's certificate is not trusted or not for the name dialled.
+func tlsHint(err error, server string) string {
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case err == nil:
+	// Some clients flatten the x509 error into their own message.
+	case errors.As(err, &unknown) || (errors.As(err, &verify) && errors.As(verify.Err, &unknown)) ||
+		strings.Contains(err.Error(), "certificate signed by unknown authority"):
+		return fmt.Sprintf(" (the %s server's TLS certificate is not signed by a trusted CA: check --%s-tls-ca)", server, server)
+	case errors.As(err, &hostname):
+		return fmt.Sprintf(" (the %s server's TLS certificate is not for this host name: connect by a name the certificate lists)", server)
+	case errors.As(err, &invalid):
+		return fmt.Sprintf(" (the %s server's TLS certificate is invalid or expired)", server)
+	}
+	return ""
 }
 
 // checkServers refuses servers that are too old and warns about a Redis

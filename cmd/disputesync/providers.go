@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -67,6 +68,15 @@ func readSecretFile(flag, path string) ([]byte, error) {
 func loadCredentials(c *config, log *slog.Logger) (*credentials, error) {
 	k := sandbox.TestKeys
 	cr := &credentials{}
+	// A sandbox is a provider on this machine, or on a host named by
+	// --sandbox-hosts (a sandbox container beside this one).
+	isSandbox := func(raw string) bool {
+		if isLoopbackURL(raw) {
+			return true
+		}
+		u, err := url.Parse(raw)
+		return err == nil && u.Hostname() != "" && slices.Contains(c.SandboxHosts, u.Hostname())
+	}
 	var err error
 	var errs []error
 	load := func(flag, path string) []byte {
@@ -79,7 +89,7 @@ func loadCredentials(c *config, log *slog.Logger) (*credentials, error) {
 	// Alipay and Alipay+ share the key scheme.
 	rsaPair := func(name, idFlag, id, privFlag, privPath, pubFlag, pubPath, baseURL, testID, testPriv, testPub string) (string, *rsa.PrivateKey, *rsa.PublicKey, bool, bool) {
 		if privPath == "" && pubPath == "" && id == "" {
-			if isLoopbackURL(baseURL) {
+			if isSandbox(baseURL) {
 				priv, _ := alipaysig.ParsePrivateKey([]byte(testPriv))
 				pub, _ := alipaysig.ParsePublicKey([]byte(testPub))
 				return testID, priv, pub, true, true
@@ -111,7 +121,7 @@ func loadCredentials(c *config, log *slog.Logger) (*credentials, error) {
 
 	switch {
 	case c.IngenicoMerchantID == "" && c.IngenicoAPIKeyID == "" && c.IngenicoSecretAPIKeyFile == "":
-		if isLoopbackURL(c.IngenicoURL) {
+		if isSandbox(c.IngenicoURL) {
 			cr.ingenicoMerchant, cr.ingenicoKeyID, cr.ingenicoSecret = k.IngenicoMerchantID, k.IngenicoAPIKeyID, []byte(k.IngenicoSecretAPIKey)
 			cr.ingenicoOK, cr.ingenicoTe = true, true
 		}
@@ -123,7 +133,7 @@ func loadCredentials(c *config, log *slog.Logger) (*credentials, error) {
 		cr.ingenicoOK = len(cr.ingenicoSecret) > 0
 	}
 	cr.disputeAPIToken = load("disputeapi-token-file", c.DisputeAPITokenFile)
-	if cr.disputeAPIToken == nil && isLoopbackURL(c.DisputeAPIURL) {
+	if cr.disputeAPIToken == nil && isSandbox(c.DisputeAPIURL) {
 		cr.disputeAPIToken = []byte(k.DisputeAPIToken)
 	}
 	cr.webhookSecret = load("disputeapi-webhook-secret-file", c.DisputeAPIWebhookSecretFile)
