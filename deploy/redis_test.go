@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -151,5 +152,39 @@ func TestRedisAsShipped(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "NOPERM") {
 			t.Errorf("%s as disputesync: %v, want NOPERM", what, err)
 		}
+	}
+}
+
+// TestRedisACLIsTheCodesCommands keeps the shipped ACL user and the code's
+// own list of the commands it sends (worker.RedisCommands) in step: a
+// command the code sends and the ACL lacks stops the product; one the ACL
+// grants and the code never sends is a privilege nobody needs.
+func TestRedisACLIsTheCodesCommands(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("redis", "users.acl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rule string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "user disputesync ") {
+			rule = line
+		}
+	}
+	if rule == "" {
+		t.Fatal("users.acl has no user disputesync")
+	}
+	commands := func(s string) []string {
+		var out []string
+		for _, f := range strings.Fields(s) {
+			if strings.HasPrefix(f, "+") || f == "-@all" {
+				out = append(out, f)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	got, want := commands(rule), commands(worker.ACLCommands())
+	if !slices.Equal(got, want) {
+		t.Errorf("users.acl grants %v\nthe code sends %v", got, want)
 	}
 }
