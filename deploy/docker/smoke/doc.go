@@ -1,8 +1,10 @@
 // Package smoke runs disputesync's container image end to end: NATS, Redis,
-// the sandbox (as the providers) and "disputesync run" with the poller and
-// worker roles, each a container on one Docker network. A command published
-// from the test must get its succeeded result, the sandbox must have
-// applied it once, and the poller must publish an event for the dispute.
+// the sandbox (as the providers) and "disputesync run" with the poller,
+// worker and webhook roles, each a container on one Docker network. A
+// command published from the test must get its succeeded result, the
+// sandbox must have applied it once, the poller must publish an event for
+// the dispute, and a notification the sandbox pushes must come out as a
+// dispute.notified event.
 //
 // It needs a Docker engine and is built only with the dockersmoke tag:
 //

@@ -57,23 +57,24 @@ func TestImageEndToEnd(t *testing.T) {
 		WaitingFor: testenv.RedisReady(),
 	})
 	sb := start(ctx, t, nw, "sandbox", testcontainers.ContainerRequest{
-		Image: image(), Cmd: []string{"sandbox", "--addr", "0.0.0.0:8086"},
+		Image: image(), Cmd: []string{"sandbox", "--addr", "0.0.0.0:8086", "--webhook-url", "http://disputesync:8087"},
 		ExposedPorts: []string{"8086/tcp"},
 		WaitingFor:   wait.ForHTTP("/_sandbox/ids").WithPort("8086/tcp"),
 	})
-	// The sandbox is not on the worker's loopback, so the worker gets the
-	// sandbox's published test token as a credential file, as a real
-	// deployment gets its provider's.
-	const tokenPath = "/disputeapi-token"
+	// The sandbox is not on the worker's loopback, so disputesync gets the
+	// sandbox's published test token and webhook secret as credential
+	// files, as a real deployment gets its provider's.
+	const tokenPath, secretPath = "/disputeapi-token", "/disputeapi-webhook-secret"
 	app := start(ctx, t, nw, "disputesync", testcontainers.ContainerRequest{
 		Image: image(),
-		Cmd: []string{"run", "--roles", "poller,worker",
+		Cmd: []string{"run", "--roles", "poller,worker,webhook",
 			"--nats-url", "nats://nats:4222", "--redis-url", "redis://redis:6379/0", "--prefix", prefix,
 			"--disputeapi-url", "http://sandbox:8086", "--disputeapi-token-file", tokenPath,
-			"--poll-interval", "2s"},
-		Files: []testcontainers.ContainerFile{{
-			Reader: strings.NewReader(sandbox.TestKeys.DisputeAPIToken), ContainerFilePath: tokenPath, FileMode: 0o444,
-		}},
+			"--disputeapi-webhook-secret-file", secretPath, "--poll-interval", "2s"},
+		Files: []testcontainers.ContainerFile{
+			{Reader: strings.NewReader(sandbox.TestKeys.DisputeAPIToken), ContainerFilePath: tokenPath, FileMode: 0o444},
+			{Reader: strings.NewReader(sandbox.TestKeys.DisputeAPIWebhookSecret), ContainerFilePath: secretPath, FileMode: 0o444},
+		},
 		ExposedPorts: []string{"9464/tcp"},
 		WaitingFor:   wait.ForHTTP("/readyz").WithPort("9464/tcp"),
 	})
@@ -131,13 +132,25 @@ func TestImageEndToEnd(t *testing.T) {
 		t.Fatalf("sandbox effects of %s: %+v, want one abandon of %s", requestID, effects, disputeID)
 	}
 
+	// The poller sees the abandoned dispute.
 	ev := next(ctx, t, js, names.EventsStream(), names.EventsAll(), func(m map[string]any) bool {
-		return m["subject"] == disputeID
+		return m["subject"] == disputeID && m["type"] != "dispute.notified"
 	})
 	if ev["source"] != "disputeapi" || !strings.HasPrefix(fmt.Sprint(ev["type"]), "dispute.") {
 		t.Fatalf("event for %s: %v", disputeID, ev)
 	}
-	t.Logf("result %s %s; event %s %s", res["outcome"], res["code"], ev["type"], ev["id"])
+
+	// The provider pushes a notification to the webhook receiver.
+	var d sandbox.Delivery
+	control(ctx, t, http.MethodPost, sandboxURL+"/_sandbox/notify",
+		map[string]any{"kind": "disputeapi", "disputeId": disputeID, "wait": true}, &d)
+	if !d.Delivered {
+		t.Fatalf("notification not accepted by the webhook receiver: %+v", d)
+	}
+	notified := next(ctx, t, js, names.EventsStream(), names.EventsAll(), func(m map[string]any) bool {
+		return m["subject"] == disputeID && m["type"] == "dispute.notified"
+	})
+	t.Logf("result %s %s; poller event %s %s; webhook event %s", res["outcome"], res["code"], ev["type"], ev["id"], notified["id"])
 }
 
 // containers by network alias, for the test's own calls.
