@@ -22,6 +22,14 @@ import (
 )
 
 func findNATS() (string, error) {
+	if forceContainers() {
+		u, err := natsContainer()
+		if err != nil {
+			return "", fmt.Errorf("%s=1: %w", useContainersEnv, err)
+		}
+		sources = append(sources, "nats testcontainer ("+useContainersEnv+")")
+		return u, nil
+	}
 	if u := os.Getenv("DISPUTESYNC_TEST_NATS_URL"); u != "" {
 		if err := checkNATS(u); err != nil {
 			return "", fmt.Errorf("DISPUTESYNC_TEST_NATS_URL=%s: %w", u, err)
@@ -70,6 +78,14 @@ func checkNATS(u string) error {
 }
 
 func findRedis() (string, error) {
+	if forceContainers() {
+		u, err := redisContainer()
+		if err != nil {
+			return "", fmt.Errorf("%s=1: %w", useContainersEnv, err)
+		}
+		sources = append(sources, "redis testcontainer ("+useContainersEnv+")")
+		return u, nil
+	}
 	if u := os.Getenv("DISPUTESYNC_TEST_REDIS_URL"); u != "" {
 		if err := checkRedis(u); err != nil {
 			return "", fmt.Errorf("DISPUTESYNC_TEST_REDIS_URL=%s: %w", u, err)
@@ -162,36 +178,85 @@ func dockerAvailable() bool {
 	return p.Health(ctx) == nil
 }
 
+// useContainersEnv, set to 1, makes testcontainers the only source: the
+// loopback services and the URLs from the environment are not tried, and
+// a missing engine or image fails the tests instead of falling back. CI
+// runs the integration tests once this way, so that this path is known to
+// work for users whose services come from Docker.
+const useContainersEnv = "DISPUTESYNC_TEST_USE_CONTAINERS"
+
+func forceContainers() bool { return os.Getenv(useContainersEnv) == "1" }
+
+// NATSImage and RedisImage are the images the testcontainers branch runs:
+// DISPUTESYNC_TEST_NATS_IMAGE / DISPUTESYNC_TEST_REDIS_IMAGE, else the
+// official images. scripts/docker-engine builds local ones (no registry
+// needed) and prints these variables. Both kinds take the same arguments:
+// NATSArgs and RedisArgs.
+func NATSImage() string { return envOr("DISPUTESYNC_TEST_NATS_IMAGE", "nats:2.10") }
+
+// RedisImage: see NATSImage.
+func RedisImage() string { return envOr("DISPUTESYNC_TEST_REDIS_IMAGE", "redis:7") }
+
+// NATSArgs and RedisArgs are the containers' commands: JetStream with a
+// store in the container, and a Redis reachable from other containers that
+// keeps nothing on disk.
+var (
+	NATSArgs  = []string{"-js", "-sd", "/data"}
+	RedisArgs = []string{"--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"}
+)
+
+// NATSReady and RedisReady wait until a container of NATSImage or
+// RedisImage serves: its log says so and its port answers.
+func NATSReady() wait.Strategy {
+	return wait.ForAll(wait.ForLog("Server is ready"), wait.ForListeningPort("4222/tcp"))
+}
+
+// RedisReady: see NATSReady.
+func RedisReady() wait.Strategy {
+	return wait.ForAll(wait.ForLog("Ready to accept connections"), wait.ForListeningPort("6379/tcp"))
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 func natsContainer() (string, error) {
 	ctx := context.Background()
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
-			Image: "nats:2.10", Cmd: []string{"-js"}, ExposedPorts: []string{"4222/tcp"},
-			WaitingFor: wait.ForLog("Server is ready"),
+			Image: NATSImage(), Cmd: NATSArgs, ExposedPorts: []string{"4222/tcp"},
+			WaitingFor: NATSReady(),
 		},
 		Started: true,
 	})
+	if c != nil {
+		// Terminated even when it failed to become ready.
+		onStop(func() { _ = c.Terminate(context.Background()) })
+	}
 	if err != nil {
 		return "", err
 	}
-	onStop(func() { _ = c.Terminate(context.Background()) })
-	ep, err := c.PortEndpoint(ctx, "4222/tcp", "nats")
-	return ep, err
+	return c.PortEndpoint(ctx, "4222/tcp", "nats")
 }
 
 func redisContainer() (string, error) {
 	ctx := context.Background()
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
-			Image: "redis:7", ExposedPorts: []string{"6379/tcp"},
-			WaitingFor: wait.ForLog("Ready to accept connections"),
+			Image: RedisImage(), Cmd: RedisArgs, ExposedPorts: []string{"6379/tcp"},
+			WaitingFor: RedisReady(),
 		},
 		Started: true,
 	})
+	if c != nil {
+		onStop(func() { _ = c.Terminate(context.Background()) })
+	}
 	if err != nil {
 		return "", err
 	}
-	onStop(func() { _ = c.Terminate(context.Background()) })
 	ep, err := c.PortEndpoint(ctx, "6379/tcp", "redis")
 	if err != nil {
 		return "", err

@@ -11,6 +11,11 @@
 //  4. an embedded nats-server (JetStream in a temp folder, one per test
 //     binary) and a redis-server binary from PATH on a free port.
 //
+// With DISPUTESYNC_TEST_USE_CONTAINERS=1 only step 3 is tried, even when
+// the others would answer, with the images of DISPUTESYNC_TEST_NATS_IMAGE
+// and DISPUTESYNC_TEST_REDIS_IMAGE (default: the official nats and redis
+// images); scripts/docker-engine builds such images with no registry.
+//
 // If none works the test fails with a message saying how to provide them:
 // an integration test is never skipped.
 //
@@ -155,7 +160,7 @@ func Main(m *testing.M, after ...func()) {
 const howTo = `Provide the services in one of these ways:
   - set DISPUTESYNC_TEST_NATS_URL (NATS 2.10+ with JetStream) and DISPUTESYNC_TEST_REDIS_URL (Redis 6.2+);
   - run them on 127.0.0.1:4222 (nats-server -js) and 127.0.0.1:6379;
-  - run a Docker engine (testcontainers starts them);
+  - run a Docker engine (testcontainers starts them; DISPUTESYNC_TEST_USE_CONTAINERS=1 forces it);
   - put redis-server on PATH (NATS is then embedded).`
 
 var (
