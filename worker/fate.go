@@ -124,6 +124,15 @@ func (w *Worker) carryOut(ctx context.Context, d *delivery, dec decision) {
 		case fateReplay:
 			dec = w.replay(ctx, d)
 		case fateGiveUp:
+			// The claim goes with the delivery: left held, it would make
+			// every republish wait out the lease, and one arriving on its
+			// own last delivery be terminated unanswered. Released (never
+			// stored: the failure is this delivery's, not the command's),
+			// a republish reconciles with the provider at once. A stale
+			// holder's release changes nothing.
+			if d.held {
+				_ = w.store.Release(ctx, d.id, d.owner, d.epoch)
+			}
 			dec = w.giveUpNow(ctx, d, dec)
 		default:
 			w.log.Error("no fate decided; the message will come back after AckWait", "fate", dec.fate, "disputeRequestId", d.id)
