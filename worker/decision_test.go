@@ -28,6 +28,8 @@ type fakeMsg struct {
 	data    []byte
 	meta    *jetstream.MsgMetadata
 	did     []string
+	// inProgress, if set, hears every InProgress.
+	inProgress chan struct{}
 }
 
 func (m *fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
@@ -45,7 +47,12 @@ func (m *fakeMsg) NakWithDelay(d time.Duration) error {
 	m.did = append(m.did, "nak "+d.String())
 	return nil
 }
-func (m *fakeMsg) InProgress() error    { return nil }
+func (m *fakeMsg) InProgress() error {
+	if m.inProgress != nil {
+		m.inProgress <- struct{}{}
+	}
+	return nil
+}
 func (m *fakeMsg) Headers() nats.Header { return nil }
 
 // fakeJS records publishes, or refuses them.
@@ -146,7 +153,7 @@ func TestClaimDecides(t *testing.T) {
 		{"inconsistent", Claim{Status: Inconsistent}, 1, reject(CodeRepeatReqInconsistent, "already used for a different command", ReasonInconsistent)},
 		{"done", Claim{Status: Replay}, 1, decision{fate: fateReplay}},
 		{"busy", Claim{Status: Busy, Wait: time.Millisecond}, 1, nakAfter(0)},
-		{"busy on the last delivery", Claim{Status: Busy}, testMaxDeliver, decision{fate: fateTerm, termReason: "held by another worker"}},
+		{"still busy after waiting on the last delivery", Claim{Status: Busy}, testMaxDeliver, giveUp(CodeOutcomeUnknown, "another worker was still applying")},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -162,12 +169,18 @@ func TestClaimDecides(t *testing.T) {
 			same(t, got, c.want)
 		})
 	}
+	t.Run("dispute busy on the last delivery, never called", func(t *testing.T) {
+		same(t, disputeBusy(Claim{Status: Claimed}), decision{fate: fateFinish, outcome: Failed, code: CodeDisputeBusy, dlqReason: ReasonRetriesExhausted})
+	})
+	t.Run("dispute busy on the last delivery after a call of unknown outcome", func(t *testing.T) {
+		same(t, disputeBusy(Claim{Status: TakenOver, Calls: 1}), decision{fate: fateFinish, outcome: Failed, code: CodeOutcomeUnknown, message: "may have been applied", dlqReason: ReasonRetriesExhausted})
+	})
 	t.Run("store unavailable", func(t *testing.T) {
 		same(t, w.claimFailed(newDelivery("", "", 1), errors.New("down")), decision{fate: fateNak})
 	})
 	t.Run("store unavailable on the last delivery", func(t *testing.T) {
 		same(t, w.claimFailed(newDelivery("", "", testMaxDeliver), errors.New("down")),
-			giveUp("IDEMPOTENCY_UNAVAILABLE", "unavailable on every delivery: down"))
+			giveUp(CodeIdempotencyUnavailable, "unavailable on every delivery: down"))
 	})
 }
 

@@ -15,7 +15,9 @@ import (
 // client waiting on that publish gets its answer) or leaves the message for
 // redelivery (fateNak), except fateTerm and fateAck, which are decided only
 // where an answer for the sequence is already out or cannot be given (see
-// each).
+// each). A copy that finds its command held by another worker on its last
+// delivery waits for the holder (awaitHolder) and gets a replayed answer,
+// or, if the wait ends first, OUTCOME_UNKNOWN.
 type fate int
 
 const (
@@ -25,10 +27,9 @@ const (
 	fateNak fate = iota + 1
 	// fateAck removes the message: its answer is already published.
 	fateAck
-	// fateTerm removes the message without an answer of its own. Decided
-	// for a message without metadata (it cannot be answered: no sequence),
-	// and for a copy whose command is held by another worker on the copy's
-	// last delivery (the holder answers under the holder's sequence).
+	// fateTerm removes the message without an answer of its own: decided
+	// only for a message without metadata (it cannot be answered: no
+	// sequence); the publishing fates end in it with a dead letter.
 	fateTerm
 	// fateReject publishes a rejected result and writes a dead letter with
 	// the raw bytes, then terminates. Nothing is stored in Redis, so a

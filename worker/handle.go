@@ -64,6 +64,9 @@ func (w *Worker) decide(workCtx, fetchCtx context.Context, d *delivery) decision
 	}
 	d.owner = w.cfg.Instance + "." + nuid.Next()
 	claim, err := w.store.Claim(workCtx, d.id, fp, d.owner)
+	if err == nil && claim.Status == Busy && lastDelivery(d) {
+		claim, err = w.awaitHolder(workCtx, d, fp, claim)
+	}
 	if err != nil {
 		return w.claimFailed(d, err)
 	}
@@ -116,7 +119,7 @@ func (w *Worker) admit(d *delivery) (handlers.Handler, string, decision) {
 // closed: without a claim there is no provider call.
 func (w *Worker) claimFailed(d *delivery, err error) decision {
 	if lastDelivery(d) {
-		return giveUp("IDEMPOTENCY_UNAVAILABLE", "the idempotency store was unavailable on every delivery: "+err.Error())
+		return giveUp(CodeIdempotencyUnavailable, "the idempotency store was unavailable on every delivery: "+err.Error())
 	}
 	var refused *health.RedisRefusal
 	if !errors.As(err, &refused) { // a refusal was logged once, when first seen
@@ -136,15 +139,59 @@ func (w *Worker) afterClaim(d *delivery, claim Claim) decision {
 		return decision{fate: fateReplay}
 	case Busy:
 		if lastDelivery(d) {
-			// The holder answers for the command; this copy may go.
-			w.log.Warn("last delivery while another worker holds the command", "disputeRequestId", d.id)
-			return decision{fate: fateTerm, termReason: "held by another worker"}
+			// awaitHolder gave up waiting (a shutdown, or the holder
+			// outlasted the retry deadline): this copy's client is owed an
+			// answer, and the only honest one is that the outcome is not
+			// known here (the holder answers under its own sequence).
+			w.log.Warn("last delivery while another worker still holds the command", "disputeRequestId", d.id)
+			return giveUp(CodeOutcomeUnknown, "another worker was still applying this command when this copy's last delivery ended; its result, under the holder's Command-Sequence, tells the outcome")
 		}
 		// The holder usually finishes long before its lease would run out,
 		// so come back on the growing backoff, never later than the lease.
 		return nakAfter(min(claim.Wait+w.cfg.BackoffBase, w.backoff(int64(d.meta.NumDelivered))))
 	}
 	return decision{fate: fateApply}
+}
+
+// awaitHolder waits, on a copy's last delivery, for the worker holding the
+// command to finish it (or lose it), so that this copy gets its replayed
+// answer instead of ending unanswered. It polls the claim every
+// BackoffBase, at most until the holder's lease would run out, keeping
+// the message in progress; it stops when workCtx ends or after
+// RetryDeadline, answering Busy.
+func (w *Worker) awaitHolder(workCtx context.Context, d *delivery, fp string, claim Claim) (Claim, error) {
+	giveUpAt := time.Now().Add(w.cfg.RetryDeadline)
+	for claim.Status == Busy && time.Now().Before(giveUpAt) {
+		_ = d.msg.InProgress()
+		t := time.NewTimer(min(w.cfg.BackoffBase, claim.Wait+time.Millisecond))
+		select {
+		case <-workCtx.Done():
+			t.Stop()
+			return claim, nil
+		case <-t.C:
+		}
+		next, err := w.store.Claim(workCtx, d.id, fp, d.owner)
+		if err != nil {
+			return claim, err
+		}
+		claim = next
+	}
+	return claim, nil
+}
+
+// disputeBusy is the answer of a last delivery that never got the dispute's
+// lock. Without an earlier provider call the command certainly did not
+// happen; after one, it may have landed, and saying "failed" would be a
+// guess.
+func disputeBusy(claim Claim) decision {
+	dec := decision{fate: fateFinish, outcome: Failed, code: CodeDisputeBusy,
+		message:  "another action on the same dispute held it on every delivery",
+		attempts: int(claim.Calls), dlqReason: ReasonRetriesExhausted}
+	if claim.Calls > 0 {
+		dec.code = CodeOutcomeUnknown
+		dec.message = "an earlier provider call's outcome is unknown (it may have been applied), and another action on the same dispute held it on every later delivery"
+	}
+	return dec
 }
 
 func idempotencyLabel(s ClaimStatus) string {
@@ -172,9 +219,7 @@ func (w *Worker) apply(workCtx, fetchCtx context.Context, d *delivery, h handler
 			// Another action on the same dispute is running (or Redis is
 			// down): give the command back and try again shortly.
 			if lastDelivery(d) {
-				return decision{fate: fateFinish, outcome: Failed, code: "DISPUTE_BUSY",
-					message:  "another action on the same dispute held it on every delivery",
-					attempts: int(claim.Calls), dlqReason: ReasonRetriesExhausted}
+				return disputeBusy(claim)
 			}
 			return releaseAndNak(w.cfg.BackoffBase/2 + w.backoff(1))
 		}
