@@ -16,14 +16,6 @@ import (
 	"github.com/disputesync/disputesync/metrics"
 )
 
-// The worker is split by concern: this file holds its configuration;
-// consume.go fetches deliveries and runs them under the two contexts;
-// handle.go decides what becomes of a delivery (one decision per
-// delivery); settle.go turns a provider call's answer into a decision;
-// fate.go carries a decision out (carryOut is the only code that acks,
-// naks or terminates a message, and the only caller of publish.go's
-// results and dead letters).
-
 // Defaults of Config (docs/contract.md section 1 documents the flags).
 const (
 	defaultConcurrency   = 8
