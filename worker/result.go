@@ -18,6 +18,16 @@ const (
 	CodeRepeatReqInconsistent = "REPEAT_REQ_INCONSISTENT"
 	CodeProviderNotConfigured = "PROVIDER_NOT_CONFIGURED"
 	CodeRetriesExhausted      = "RETRIES_EXHAUSTED"
+	// CodeDisputeBusy: another action on the same dispute held it on every
+	// delivery, and no provider call was made.
+	CodeDisputeBusy = "DISPUTE_BUSY"
+	// CodeIdempotencyUnavailable: the idempotency store could not be
+	// reached on any delivery; no provider call was made.
+	CodeIdempotencyUnavailable = "IDEMPOTENCY_UNAVAILABLE"
+	// CodeOutcomeUnknown: the worker stopped without learning whether the
+	// provider applied the command (an earlier call may have landed, or
+	// another worker was still applying it). Check the dispute.
+	CodeOutcomeUnknown = "OUTCOME_UNKNOWN"
 )
 
 // Result is the message published on P.results.<provider>.<action>.

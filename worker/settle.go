@@ -1,23 +1,13 @@
 package worker
 
 import (
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"time"
 
 	"github.com/disputesync/disputesync/handlers"
 )
-
-// decision is what to do with a command after one attempt: the single table
-// from a handler's outcome to the message's fate. Every row is tested.
-type decision struct {
-	final     bool   // publish a result and remove the message
-	outcome   string // Succeeded, Failed, Rejected (final only)
-	code      string
-	message   string
-	dlqReason string        // non-empty: also write a dead letter, then Term
-	delay     time.Duration // !final: redeliver after this
-}
 
 // attemptState is what settle needs to know besides the handler's answer.
 type attemptState struct {
@@ -29,38 +19,47 @@ type attemptState struct {
 	shuttingDown bool
 }
 
+// settle decides from a provider call's answer: a result to store and
+// publish (fateFinish), or a redelivery that releases the claim (fateNak).
+// Its rows are tested in decision_test.go.
 func (w *Worker) settle(resp *handlers.Response, err error, st attemptState) decision {
 	var rule *handlers.RuleError
 	var invalid *handlers.InvalidError
-	switch {
-	case err == nil:
-		d := decision{final: true, outcome: Succeeded}
-		if resp != nil {
-			d.code, d.message = resp.Code, resp.Message
+	result := func(outcome, code, message, dlqReason string) decision {
+		d := decision{fate: fateFinish, outcome: outcome, code: code, message: message,
+			dlqReason: dlqReason, attempts: int(st.calls)}
+		if resp != nil && len(resp.Body) > 0 && json.Valid(resp.Body) {
+			d.response = resp.Body
 		}
 		return d
+	}
+	switch {
+	case err == nil:
+		if resp != nil {
+			return result(Succeeded, resp.Code, resp.Message, "")
+		}
+		return result(Succeeded, "", "", "")
 	case errors.As(err, &rule):
-		return decision{final: true, outcome: Rejected, code: rule.Code, message: rule.Message, dlqReason: ReasonRule}
+		return result(Rejected, rule.Code, rule.Message, ReasonRule)
 	case errors.As(err, &invalid):
-		return decision{final: true, outcome: Rejected, code: CodeInvalidCommand, message: invalid.Error(), dlqReason: ReasonInvalid}
+		return result(Rejected, CodeInvalidCommand, invalid.Error(), ReasonInvalid)
 	case handlers.IsPermanent(err):
-		return decision{final: true, outcome: Failed, code: codeOr(err, "FAILED"), message: err.Error()}
+		return result(Failed, codeOr(err, "FAILED"), err.Error(), "")
 	case st.shuttingDown:
 		// Our own shutdown is a plain redelivery, not a failure.
-		return decision{delay: time.Second}
+		return releaseAndNak(shutdownRedelivery)
 	}
 	// Retryable. Bounded by provider calls, by a deadline since the first
 	// claim, and by the consumer's MaxDeliver (the last allowed delivery must
 	// end here, with a dead letter, not with the server's one-shot advisory).
 	if st.calls >= int64(w.cfg.MaxAttempts) || st.now.Sub(st.first) >= w.cfg.RetryDeadline || isLast(st.delivered, st.maxDeliver) {
-		return decision{final: true, outcome: Failed, code: codeOr(err, CodeRetriesExhausted),
-			message: "retries exhausted: " + err.Error(), dlqReason: ReasonRetriesExhausted}
+		return result(Failed, codeOr(err, CodeRetriesExhausted), "retries exhausted: "+err.Error(), ReasonRetriesExhausted)
 	}
 	delay := w.backoff(st.calls)
 	if d, ok := handlers.RetryDelay(err); ok && d > delay {
 		delay = d
 	}
-	return decision{delay: delay}
+	return releaseAndNak(delay)
 }
 
 func codeOr(err error, def string) string {
