@@ -6,7 +6,12 @@
 //
 // The list API filters only by creation time ([from_created_at,
 // to_created_at], inclusive, second precision), pages by page number, and
-// returns records newest first. A dispute changes long after it was created,
+// returns records newest first. The provider may keep creation times finer
+// than the bounds express: a record whose disputes_date shows 12:00:00 may
+// be stored as 12:00:00.5 and then lies outside [.., 12:00:00]. So every
+// pair of adjacent windows (full-rescan chunks, split halves) shares its
+// boundary second instead of abutting, and a dispute shown at second S is
+// looked up in [S, S+1s]. A dispute changes long after it was created,
 // so "give me what changed" cannot be asked; and a list that changes while it
 // is paged shifts records across page boundaries, so a naive pager both skips
 // and repeats records.
@@ -31,7 +36,8 @@
 //     revisited only by the full rescan). Each live dispute the period list
 //     did not return this cycle (it closed, its period ended, it was deleted)
 //     is looked up again in a narrow "dispute" window around its own creation
-//     time (lookups within 10 minutes share a window), so its closing is seen
+//     time ([S, S+1s] for a dispute shown at S; lookups within 10 minutes
+//     share a window), so its closing is seen
 //     in the same cycle. These are "the windows that hold disputes not yet
 //     final", rescanned every cycle.
 //  3. Full rescan: every FullRescanInterval (default 24h) the whole lookback
@@ -70,13 +76,17 @@
 //
 // The snapshot bucket (names.DisputesBucket()) holds, under
 // "<source>.<disputeId>", each dispute's normalized Record, its fingerprint
-// (a hash of the Record; the list type, the raw record and free-text comments
-// are not part of the state), a version (number of state changes published),
+// (a hash of the Record and of the raw record in canonical form: every field
+// of the provider's record is state, free-text comments and comment history
+// included, so the last event's raw and the snapshot show the provider's
+// current record; the list type is not part of the state), a version
+// (number of state changes published),
 // the raw record and the deadline thresholds already announced. A record whose
 // fingerprint equals the snapshot's gives no event. Otherwise the event is
 // dispute.opened (first seen; or a closed dispute reopened), dispute.closed
 // (closes, or first seen already closed) or dispute.updated with the changed
-// field names. dispute.deadline_approaching is published once per threshold
+// field names ("raw" alone when only fields outside the normalized record
+// changed, e.g. a comment). dispute.deadline_approaching is published once per threshold
 // (--deadline-warnings, default 72h and 24h) while the dispute is pending,
 // only for the tightest threshold crossed when several are.
 //

@@ -99,7 +99,7 @@ func TestRestartKill(t *testing.T) {
 		killed := make(chan struct{})
 		// A full-rescan chunk holds up to 40 pages and more disputes mean more
 		// of them, so the stop window grows with the population.
-		stopAt := h.lists.Load() + 1 + rng.Int64N(stopWindow(n))
+		stopAt := h.lists.Load() + 1 + rng.Int64N(stopWindow(n, i))
 		var mu sync.Mutex
 		var calls []listCall
 		h.setHook(func(n int64, c listCall) {

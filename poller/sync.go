@@ -79,6 +79,12 @@ const (
 	chunkMaxPages    = 40               // a chunk with more pages is halved (costs one page)
 	chunkMinPages    = 8                // a chunk with fewer pages doubles the next one
 	lookupMergeGap   = 10 * time.Minute // lookups closer than this share a window
+	// precision is the list's time resolution: its window bounds are whole
+	// seconds, inclusive, but the provider may keep creation times finer
+	// than that, so a record shown at second S can be outside [.., S].
+	// Adjacent windows therefore share their boundary second instead of
+	// abutting, and a record shown at S is looked for in [S, S+precision].
+	precision = time.Second
 )
 
 // errWindowChanged: total_count kept changing under every rescan.
@@ -210,7 +216,7 @@ func (p *Poller) fullRescan(ctx context.Context, cycleID uint64, add func(ScanSt
 			cp.FullCursor, cp.FullDoneAt = time.Time{}, p.cfg.Now()
 			return true, p.saveCheckpoint(ctx)
 		}
-		cp.FullCursor = lo.Add(-time.Second) // windows are inclusive at second precision
+		cp.FullCursor = lo // the next chunk shares lo: see precision
 		if err := p.saveCheckpoint(ctx); err != nil {
 			return false, err
 		}
@@ -238,10 +244,9 @@ func (p *Poller) lookupMissing(ctx context.Context, cycleID uint64, oldest, to t
 		for j+1 < len(times) && times[j+1]-times[j] <= int64(lookupMergeGap/time.Second) {
 			j++
 		}
-		lo, hi := laterOf(time.Unix(times[i], 0), oldest), time.Unix(times[j], 0)
-		if hi.After(to) {
-			hi = to
-		}
+		// A creation time shown as S may be stored as S plus a fraction:
+		// the window reaches to the next second (see precision).
+		lo, hi := laterOf(time.Unix(times[i], 0), oldest), time.Unix(times[j], 0).Add(precision)
 		i = j + 1
 		if hi.Before(lo) {
 			lo = hi
@@ -295,9 +300,10 @@ func (p *Poller) scanSplit(ctx context.Context, s *ScanStats, listType string, f
 			return err
 		}
 		s.Rescans++
-		if span := to.Sub(from); span >= 2*time.Second {
-			mid := from.Add(span / 2).Truncate(time.Second)
-			if err := p.scanSplit(ctx, s, listType, mid.Add(time.Second), to, cycleID, strict, nil); err != nil {
+		if span := to.Sub(from); span >= 2*precision {
+			// The halves share mid (see precision).
+			mid := from.Add(span / 2).Truncate(precision)
+			if err := p.scanSplit(ctx, s, listType, mid, to, cycleID, strict, nil); err != nil {
 				return err
 			}
 			return p.scanSplit(ctx, s, listType, from, mid, cycleID, strict, nil)
