@@ -40,6 +40,21 @@
 //     share a window), so its closing is seen
 //     in the same cycle. These are "the windows that hold disputes not yet
 //     final", rescanned every cycle.
+//     The seed's "disputes-period (appeal period)" can also be read as a
+//     category, each record listed under exactly one type. The poller
+//     starts from the view reading and switches (and keeps the switch in
+//     its checkpoint) as soon as the period list returns a record no view
+//     would hold: a closed one, or one outside its appeal period. Until then
+//     the period list, paged whole every cycle, holds every appeal-stage
+//     record anyway, so nothing is missed. Under the category reading new
+//     disputes are scanned in both lists, the period list is no longer
+//     paged whole (it holds closed records too), every live dispute is
+//     looked up in its own list instead, and each full-rescan chunk is paged
+//     in both lists. Under either reading, lookups go by window cost: when
+//     the lookup windows outnumber the pages of the window spanning them
+//     (one probe page gives total_pages), the span is paged instead; and a
+//     dispute its own list no longer holds is looked up once in the other
+//     list (its type may have changed) before it leaves the index.
 //  3. Full rescan: every FullRescanInterval (default 24h) the whole lookback
 //     (--poll-lookback, default 400 days) is paged with type "dispute", from
 //     the newest chunk down, because final disputes can still change: a closed

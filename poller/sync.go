@@ -33,7 +33,16 @@ type checkpoint struct {
 	// Chunk is the full rescan's current window length, adapted so a chunk
 	// holds a moderate number of pages.
 	Chunk time.Duration `json:"chunk"`
+	// Reading is how the provider reads the list type "disputes-period":
+	// "" until it has shown otherwise (a view of the open disputes in their
+	// appeal period, also listed under "dispute"), readingCategory once the
+	// period list returned a record no view would hold (closed, or outside
+	// its appeal period): each record is then listed under one type only.
+	Reading string `json:"reading,omitempty"`
 }
+
+// readingCategory: see checkpoint.Reading.
+const readingCategory = "category"
 
 // indexEntry is all the poller keeps in memory per tracked dispute: enough to
 // find its creation window and to export the open-dispute gauges.
@@ -42,6 +51,7 @@ type indexEntry struct {
 	deadline int64 // unix seconds; 0 = none
 	pending  bool
 	dormant  bool   // counted, not looked up (see tracking)
+	period   bool   // last seen under "disputes-period" (its list under the category reading)
 	seen     uint64 // the cycle that last saw it
 }
 
@@ -132,11 +142,13 @@ func (p *Poller) cycle(ctx context.Context, start time.Time) (CycleStats, error)
 		}
 	} else {
 		from := laterOf(cp.Watermark.Add(-p.cfg.Overlap), oldest)
-		s := ScanStats{Kind: "new", ListType: ListDispute}
-		err := p.scanWindow(ctx, &s, ListDispute, from, to, cycleID, true)
-		add(s)
-		if err != nil {
-			return st, err
+		for _, lt := range p.listTypes() {
+			s := ScanStats{Kind: "new", ListType: lt}
+			err := p.scanWindow(ctx, &s, lt, from, to, cycleID, true)
+			add(s)
+			if err != nil {
+				return st, err
+			}
 		}
 		cp.Watermark = to
 		if err := p.saveCheckpoint(ctx); err != nil {
@@ -144,16 +156,21 @@ func (p *Poller) cycle(ctx context.Context, start time.Time) (CycleStats, error)
 		}
 	}
 
-	// 2. Disputes not yet final: the disputes-period list holds those in
-	// their appeal period; every tracked dispute it did not return (closed,
-	// period over, deleted) is looked up in its own creation window.
-	s := ScanStats{Kind: "open", ListType: ListPeriod}
-	err := p.scanWindow(ctx, &s, ListPeriod, oldest, to, cycleID, false)
-	add(s)
-	if err != nil {
-		return st, err
+	// 2. Disputes not yet final. Under the view reading the disputes-period
+	// list holds those in their appeal period; every tracked dispute it did
+	// not return (closed, period over, deleted) is looked up in its own
+	// creation window. Under the category reading that list holds every
+	// appeal-stage record, closed ones included, so it is not paged whole:
+	// every live dispute is looked up instead, in its own list.
+	if cp.Reading != readingCategory {
+		s := ScanStats{Kind: "open", ListType: ListPeriod}
+		err := p.scanWindow(ctx, &s, ListPeriod, oldest, to, cycleID, false)
+		add(s)
+		if err != nil {
+			return st, err
+		}
 	}
-	if err := p.lookupMissing(ctx, cycleID, oldest, to, add); err != nil {
+	if err := p.lookupMissing(ctx, cycleID, oldest, add); err != nil {
 		return st, err
 	}
 
@@ -209,6 +226,12 @@ func (p *Poller) fullRescan(ctx context.Context, cycleID uint64, add func(ScanSt
 		if err := p.scanPages(ctx, &s, ListDispute, lo, hi, cycleID, true, pg); err != nil {
 			return false, err
 		}
+		if cp.Reading == readingCategory {
+			// The appeal-stage records are listed under their own type only.
+			if err := p.scanWindow(ctx, &s, ListPeriod, lo, hi, cycleID, true); err != nil {
+				return false, err
+			}
+		}
 		if pg.TotalPages < chunkMinPages {
 			cp.Chunk = min(cp.Chunk*2, p.cfg.Lookback)
 		}
@@ -224,21 +247,86 @@ func (p *Poller) fullRescan(ctx context.Context, cycleID uint64, add func(ScanSt
 	return false, nil
 }
 
-// lookupMissing looks up every tracked dispute the open scan did not return,
-// in windows around its creation time.
-func (p *Poller) lookupMissing(ctx context.Context, cycleID uint64, oldest, to time.Time, add func(ScanStats)) error {
-	var times []int64
-	for _, e := range p.index {
-		if e.seen != cycleID && !e.dormant {
-			times = append(times, e.created)
+// listTypes are the lists that hold new disputes: "dispute" alone under the
+// view reading, both types under the category reading.
+func (p *Poller) listTypes() []string {
+	if p.cp.Reading == readingCategory {
+		return []string{ListDispute, ListPeriod}
+	}
+	return []string{ListDispute}
+}
+
+// listOf is the list a tracked dispute is looked up in: its own type under
+// the category reading, "dispute" (which holds every dispute) otherwise.
+func (p *Poller) listOf(e indexEntry) string {
+	if e.period && p.cp.Reading == readingCategory {
+		return ListPeriod
+	}
+	return ListDispute
+}
+
+func otherList(listType string) string {
+	if listType == ListPeriod {
+		return ListDispute
+	}
+	return ListPeriod
+}
+
+// lookupMissing looks up every live tracked dispute this cycle has not seen,
+// in windows around its creation time, in its own list; one still unseen is
+// looked up once in the other list (a record may change its type), and
+// leaves the index only when neither list holds it.
+func (p *Poller) lookupMissing(ctx context.Context, cycleID uint64, oldest time.Time, add func(ScanStats)) error {
+	missing := func(other bool) map[string][]int64 {
+		byList := map[string][]int64{}
+		for _, e := range p.index {
+			if e.seen != cycleID && !e.dormant {
+				lt := p.listOf(e)
+				if other {
+					lt = otherList(lt)
+				}
+				byList[lt] = append(byList[lt], e.created)
+			}
+		}
+		return byList
+	}
+	for _, other := range []bool{false, true} {
+		for lt, times := range missing(other) {
+			s := ScanStats{Kind: "lookup", ListType: lt}
+			err := p.lookupTimes(ctx, &s, lt, times, oldest, cycleID)
+			add(s)
+			if err != nil {
+				return err
+			}
 		}
 	}
-	if len(times) == 0 {
-		return nil
+	// A tracked dispute still unseen after its own window was paged in both
+	// lists is gone from the provider's list (deleted, or outside the
+	// lookback): stop tracking it; its snapshot keeps the last published
+	// state.
+	for id, e := range p.index {
+		if e.seen != cycleID && !e.dormant {
+			p.logger.LogAttrs(ctx, slog.LevelWarn, "tracked dispute no longer listed", slog.String("dispute_id", id))
+			delete(p.index, id)
+		}
 	}
+	return nil
+}
+
+// lookupCostMin is the fewest lookup windows worth a probe of their whole
+// span: below it the probe would cost as much as it may save.
+const lookupCostMin = 3
+
+// lookupTimes pages the creation windows of the given creation times in
+// one list. Times closer than lookupMergeGap share a window. Then by window
+// cost: when the windows outnumber the pages of the window spanning them
+// all (one probe page gives total_pages), the span is paged instead; else
+// each half of the windows is weighed the same way once, and what remains
+// is paged window by window.
+func (p *Poller) lookupTimes(ctx context.Context, s *ScanStats, listType string, times []int64, oldest time.Time, cycleID uint64) error {
 	slices.Sort(times)
-	s := ScanStats{Kind: "lookup", ListType: ListDispute}
-	defer func() { add(s) }()
+	type window struct{ lo, hi time.Time }
+	var ws []window
 	for i := 0; i < len(times); {
 		j := i
 		for j+1 < len(times) && times[j+1]-times[j] <= int64(lookupMergeGap/time.Second) {
@@ -247,24 +335,40 @@ func (p *Poller) lookupMissing(ctx context.Context, cycleID uint64, oldest, to t
 		// A creation time shown as S may be stored as S plus a fraction:
 		// the window reaches to the next second (see precision).
 		lo, hi := laterOf(time.Unix(times[i], 0), oldest), time.Unix(times[j], 0).Add(precision)
-		i = j + 1
 		if hi.Before(lo) {
 			lo = hi
 		}
-		if err := p.scanWindow(ctx, &s, ListDispute, lo, hi, cycleID, false); err != nil {
-			return err
-		}
+		ws = append(ws, window{lo, hi})
+		i = j + 1
 	}
-	// A tracked dispute still unseen after its own window was paged is gone
-	// from the provider's list (deleted, or outside the lookback): stop
-	// tracking it; its snapshot keeps the last published state.
-	for id, e := range p.index {
-		if e.seen != cycleID && !e.dormant {
-			p.logger.LogAttrs(ctx, slog.LevelWarn, "tracked dispute no longer listed", slog.String("dispute_id", id))
-			delete(p.index, id)
+	var weigh func(ws []window, depth int) error
+	weigh = func(ws []window, depth int) error {
+		if len(ws) >= lookupCostMin {
+			lo, hi := ws[0].lo, ws[len(ws)-1].hi
+			pg, err := p.client.list(ctx, listType, lo, hi, 1)
+			if err != nil {
+				return err
+			}
+			s.Pages++
+			if pg.TotalPages < len(ws) {
+				return p.scanPages(ctx, s, listType, lo, hi, cycleID, false, pg)
+			}
+			if depth == 0 {
+				half := len(ws) / 2
+				if err := weigh(ws[:half], 1); err != nil {
+					return err
+				}
+				return weigh(ws[half:], 1)
+			}
 		}
+		for _, w := range ws {
+			if err := p.scanWindow(ctx, s, listType, w.lo, w.hi, cycleID, false); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return nil
+	return weigh(ws, 0)
 }
 
 // scanWindow pages one window [from, to] (to frozen by the caller). If
@@ -381,7 +485,12 @@ func (p *Poller) observePage(ctx context.Context, s *ScanStats, listType string,
 			errs = append(errs, fmt.Errorf("dispute %s: %w", pg.Records[i].DisputeID, r.err))
 			continue
 		}
-		p.track(pg.Records[i], now, cycleID)
+		p.track(pg.Records[i], listType, now, cycleID)
+		if listType == ListPeriod && p.cp.Reading != readingCategory && notInView(pg.Records[i], pg.AsOf) {
+			p.cp.Reading = readingCategory
+			p.logger.LogAttrs(ctx, slog.LevelInfo, "the list type disputes-period is a category here: scanning both types",
+				slog.String("dispute_id", pg.Records[i].DisputeID))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -417,13 +526,21 @@ func tracking(rec Record, now time.Time) (keep, live bool) {
 	return true, ok && dl.After(now)
 }
 
-func (p *Poller) track(rec Record, now time.Time, cycleID uint64) {
+// notInView reports a record of the disputes-period list that no view of
+// the open disputes in their appeal period would hold: closed, or outside
+// its period by more than a minute around the page's time. It shows the
+// provider reads the type as a category.
+func notInView(rec Record, asOf time.Time) bool {
+	return rec.Closed() || !rec.InPeriod(asOf.Add(-time.Minute)) && !rec.InPeriod(asOf) && !rec.InPeriod(asOf.Add(time.Minute))
+}
+
+func (p *Poller) track(rec Record, listType string, now time.Time, cycleID uint64) {
 	keep, live := tracking(rec, now)
 	if !keep {
 		delete(p.index, rec.DisputeID)
 		return
 	}
-	e := indexEntry{created: rec.Created().Unix(), pending: rec.Pending(), dormant: !live, seen: cycleID}
+	e := indexEntry{created: rec.Created().Unix(), pending: rec.Pending(), dormant: !live, period: listType == ListPeriod, seen: cycleID}
 	if dl, ok := rec.Deadline(); ok {
 		e.deadline = dl.Unix()
 	}
@@ -516,7 +633,7 @@ func (p *Poller) loadState(ctx context.Context) error {
 			if err := json.Unmarshal(e.Value(), &s); err != nil {
 				continue
 			}
-			p.track(s.Record, now, 0)
+			p.track(s.Record, s.ListType, now, 0)
 		}
 	}
 }
