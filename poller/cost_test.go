@@ -85,11 +85,12 @@ func cost(t *testing.T, n int, reading string, limit float64) {
 		}
 		worst = max(worst, st.Pages)
 	}
-	// The full rescan every 24h, amortized over 1-minute cycles.
-	amortized := float64(worst) + float64(full)/(24*60)
+	// The full rescan at its default interval, amortized over 1-minute cycles.
+	perRescan := float64(DefaultFullRescanInterval / time.Minute)
+	amortized := float64(worst) + float64(full)/perRescan
 	ratio := amortized / float64(full)
 	t.Logf("cost under the %s reading over %d disputes (%d open): full scan %d pages; steady cycle at most %d pages + %.2f amortized full rescan = %.1f%% of a full scan",
-		reading, n, open, full, worst, float64(full)/(24*60), 100*ratio)
+		reading, n, open, full, worst, float64(full)/perRescan, 100*ratio)
 	// The model under the view reading: one page for new disputes, the
 	// period list's own pages, one lookup page for the dispute that closed
 	// since the last cycle. Under the category reading: one page per list

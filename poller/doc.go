@@ -55,7 +55,8 @@
 //     (one probe page gives total_pages), the span is paged instead; and a
 //     dispute its own list no longer holds is looked up once in the other
 //     list (its type may have changed) before it leaves the index.
-//  3. Full rescan: every FullRescanInterval (default 24h) the whole lookback
+//  3. Full rescan: every FullRescanInterval (default 45m, see
+//     DefaultFullRescanInterval) the whole lookback
 //     (--poll-lookback, default 400 days) is paged with type "dispute", from
 //     the newest chunk down, because final disputes can still change: a closed
 //     dispute reopens with a second chargeback, and a dormant one (appeal
