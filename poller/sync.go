@@ -424,28 +424,52 @@ func (p *Poller) scanSplit(ctx context.Context, s *ScanStats, listType string, f
 // pageThrough reads every page of one window once; changed reports that
 // total_count moved between pages.
 func (p *Poller) pageThrough(ctx context.Context, s *ScanStats, listType string, from, to time.Time, cycleID uint64, first *page) (changed bool, err error) {
-	total := -1
-	for pageNo := 1; ; pageNo++ {
-		pg := first
-		first = nil
-		if pg == nil || pageNo != 1 {
-			if pg, err = p.client.list(ctx, listType, from, to, pageNo); err != nil {
-				return false, err
-			}
-			s.Pages++
+	// The next page is fetched while this one goes through the detector, so
+	// the list's round trip and the publishes overlap; a fetch no longer
+	// wanted (an error, a changed window) is cancelled on return.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		pg  *page
+		err error
+	}
+	fetch := func(pageNo int) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			pg, err := p.client.list(ctx, listType, from, to, pageNo)
+			ch <- fetched{pg, err}
+		}()
+		return ch
+	}
+	pg := first
+	if pg == nil {
+		if pg, err = p.client.list(ctx, listType, from, to, 1); err != nil {
+			return false, err
 		}
-		if total < 0 {
-			total = pg.TotalCount
-		} else if pg.TotalCount != total {
-			return true, nil
+		s.Pages++
+	}
+	total := pg.TotalCount
+	for pageNo := 1; ; pageNo++ {
+		// Stop at the last page, or on an empty one (a page past the end
+		// answers an empty list), whichever comes first.
+		last := len(pg.Records) == 0 || pageNo >= pg.TotalPages
+		var next <-chan fetched
+		if !last {
+			next = fetch(pageNo + 1)
 		}
 		if err := p.observePage(ctx, s, listType, pg, cycleID); err != nil {
 			return false, err
 		}
-		// Stop at the last page, or on an empty one (a page past the end
-		// answers an empty list), whichever comes first.
-		if len(pg.Records) == 0 || pageNo >= pg.TotalPages {
+		if last {
 			return false, nil
+		}
+		f := <-next
+		if f.err != nil {
+			return false, f.err
+		}
+		s.Pages++
+		if pg = f.pg; pg.TotalCount != total {
+			return true, nil
 		}
 	}
 }
