@@ -18,9 +18,9 @@ import (
 // every dispute equals the sandbox's record and no state was published
 // twice. The changes are those a cycle must see without a full rescan: new
 // disputes (some of the appeal-stage type), and changes and closes of the
-// live ones. DISPUTESYNC_POLLER_A1_SIZE=10000 for the size.
+// live ones. DISPUTESYNC_POLLER_A1_SIZE=10000 for the size (default 400).
 func TestReadings(t *testing.T) {
-	n := sizeFromEnv(t, "DISPUTESYNC_POLLER_A1_SIZE", 500)
+	n := sizeFromEnv(t, "DISPUTESYNC_POLLER_A1_SIZE", 400)
 	for _, reading := range []string{sandbox.PeriodView, sandbox.PeriodCategory} {
 		t.Run(reading, func(t *testing.T) {
 			h := newHarnessWith(t, sandbox.Config{Disputes: n, CreatedPrecision: time.Millisecond, PeriodReading: reading}, topology.Options{})
