@@ -36,17 +36,21 @@ func readCheckpoint(t *testing.T, h *harness) checkpoint {
 	return cp
 }
 
-// settle runs cycles until the mutator is done and a cycle publishes nothing,
-// then a full rescan, then cycles until quiet again.
+// settle runs cycles, each with a whole full rescan, until a cycle that
+// started after the mutator was done publishes nothing. A full rescan
+// already under way when the last change was made may have passed the
+// changed dispute, so only the rescans of later cycles count.
 func settle(t *testing.T, h *harness, mut *mutator) {
 	t.Helper()
 	h.setHook(mut.onList)
 	p := h.poller(t, nil, func(c *Config) { c.FullRescanInterval = time.Nanosecond })
+	finished := false
 	for i := 0; ; i++ {
 		st := cycle(t, p)
-		if mut.finished() && len(st.Events) == 0 && st.FullRescanDone {
+		if finished && len(st.Events) == 0 && st.FullRescanDone {
 			return
 		}
+		finished = mut.finished()
 		if i > 200 {
 			t.Fatal("never settled")
 		}
