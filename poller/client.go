@@ -62,7 +62,8 @@ type listClient struct {
 	url      string
 	token    []byte
 	hc       *http.Client
-	limiter  *rate.Limiter
+	limiter  *rate.Limiter // nil: unlimited
+	maxRate  rate.Limit    // the configured rate: the limiter slows below it and recovers to it
 	metrics  *metrics.Metrics
 	logger   *slog.Logger
 	attempts int
@@ -73,7 +74,10 @@ type listClient struct {
 // retryableError marks failures worth another attempt: code "500", HTTP 5xx
 // / 408 / 429, timeouts, connection errors, and unreadable answers (a
 // truncated body is a transport failure in disguise).
-type retryableError struct{ err error }
+type retryableError struct {
+	err   error
+	after time.Duration // the provider's Retry-After (HTTP 429 / 503), 0 if none
+}
 
 func (e *retryableError) Error() string { return e.err.Error() }
 func (e *retryableError) Unwrap() error { return e.err }
@@ -101,6 +105,7 @@ func (c *listClient) list(ctx context.Context, listType string, from, to time.Ti
 		p, result, err := c.once(ctx, body)
 		c.metrics.PollPages.WithLabelValues(c.source, listType, result).Inc()
 		if err == nil {
+			c.adapt(true)
 			return p, nil
 		}
 		last = fmt.Errorf("list %s page %d: %w", listType, pageNo, err)
@@ -108,8 +113,10 @@ func (c *listClient) list(ctx context.Context, listType string, from, to time.Ti
 		if !errors.As(err, &re) || attempt >= c.attempts || ctx.Err() != nil {
 			return nil, last
 		}
+		c.adapt(false)
 		d := min(c.maxDelay, c.backoff<<(attempt-1))
 		d = d/2 + rand.N(d/2+1) // jitter, so replicas and retries do not align
+		d = max(d, re.after)    // the provider said how long to wait
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "list API call failed, retrying",
 			slog.String("source", c.source), slog.String("list_type", listType), slog.Int("page", pageNo),
 			slog.Int("attempt", attempt), slog.Duration("backoff", d), slog.String("error", err.Error()))
@@ -138,39 +145,41 @@ func (c *listClient) once(ctx context.Context, body []byte) (*page, string, erro
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		// The error may quote the URL but never headers, so the token is safe.
-		return nil, "transport_error", &retryableError{fmt.Errorf("no answer: %w", err)}
+		return nil, "transport_error", &retryableError{err: fmt.Errorf("no answer: %w", err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody+1))
 	if err != nil {
-		return nil, "transport_error", &retryableError{fmt.Errorf("read answer: %w", err)}
+		return nil, "transport_error", &retryableError{err: fmt.Errorf("read answer: %w", err)}
 	}
 	if len(data) > maxListBody {
 		return nil, "invalid", fmt.Errorf("answer larger than %d bytes", maxListBody)
 	}
 	switch {
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests:
-		return nil, "http_error", &retryableError{fmt.Errorf("HTTP %d", resp.StatusCode)}
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+		return nil, "http_error", &retryableError{err: fmt.Errorf("HTTP %d", resp.StatusCode), after: retryAfter(resp.Header, time.Now())}
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
+		return nil, "http_error", &retryableError{err: fmt.Errorf("HTTP %d", resp.StatusCode)}
 	case resp.StatusCode >= 400:
 		return nil, "rejected", fmt.Errorf("%w: HTTP %d", ErrRejected, resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
-		return nil, "http_error", &retryableError{fmt.Errorf("HTTP %d", resp.StatusCode)}
+		return nil, "http_error", &retryableError{err: fmt.Errorf("HTTP %d", resp.StatusCode)}
 	}
 	p, code, msg, err := parsePage(data)
 	switch {
 	case err != nil:
 		// A malformed or truncated answer is retried: a proxy or a dropped
 		// connection produces them, and a repeat usually succeeds.
-		return nil, "invalid", &retryableError{fmt.Errorf("malformed answer: %w", err)}
+		return nil, "invalid", &retryableError{err: fmt.Errorf("malformed answer: %w", err)}
 	case code == "200":
 		p.AsOf = asOf
 		return p, "ok", nil
 	case code == "400":
 		return nil, "rejected", fmt.Errorf("%w: code 400 %s", ErrRejected, truncate(msg, 100))
 	case code == "500":
-		return nil, "retryable", &retryableError{fmt.Errorf("code 500 %s", truncate(msg, 100))}
+		return nil, "retryable", &retryableError{err: fmt.Errorf("code 500 %s", truncate(msg, 100))}
 	default:
-		return nil, "invalid", &retryableError{fmt.Errorf("unknown code %q %s", truncate(code, 10), truncate(msg, 100))}
+		return nil, "invalid", &retryableError{err: fmt.Errorf("unknown code %q %s", truncate(code, 10), truncate(msg, 100))}
 	}
 }
 
@@ -228,4 +237,46 @@ func parsePage(data []byte) (*page, string, string, error) {
 		p.Records[i] = rec
 	}
 	return p, code, msg, nil
+}
+
+// maxRetryAfter caps a provider's Retry-After: a wrong header must not stop
+// the poller for long; the next cycle asks again anyway.
+const maxRetryAfter = 2 * time.Minute
+
+// retryAfter reads Retry-After (seconds or an HTTP date); 0 if absent or
+// unreadable.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}
+
+// minRateShare is the lowest share of the configured rate the limiter
+// slows to.
+const minRateShare = 1.0 / 16
+
+// adapt moves the list rate: a retryable failure (the provider throttling
+// or failing) halves it, down to minRateShare of the configured rate; each
+// success wins back 5%, up to the configured rate.
+func (c *listClient) adapt(ok bool) {
+	if c.limiter == nil {
+		return
+	}
+	cur := c.limiter.Limit()
+	next := cur / 2
+	if ok {
+		next = cur * 1.05
+	}
+	next = min(max(next, c.maxRate*minRateShare), c.maxRate)
+	if next != cur {
+		c.limiter.SetLimit(next)
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/disputesync/disputesync/metrics"
 )
 
@@ -157,5 +159,69 @@ func TestClientFaults(t *testing.T) {
 				t.Errorf("poll_pages_total = %v, want one per call (%d)", total, tc.calls)
 			}
 		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0},
+		{"3", 3 * time.Second},
+		{"-4", 0},
+		{"soon", 0},
+		{now.Add(7 * time.Second).Format(http.TimeFormat), 7 * time.Second},
+		{"86400", maxRetryAfter},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		if tt.header != "" {
+			h.Set("Retry-After", tt.header)
+		}
+		if got := retryAfter(h, now); got != tt.want {
+			t.Errorf("Retry-After %q: %v, want %v", tt.header, got, tt.want)
+		}
+	}
+}
+
+// TestListRateAdapts: a 429 is retried after the provider's Retry-After
+// and halves the list rate; successes win it back up to the configured
+// rate, never beyond.
+func TestListRateAdapts(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		_, _ = io.WriteString(w, okPage(goodRecord))
+	}))
+	defer srv.Close()
+	const configured = 1000
+	c := &listClient{source: "disputeapi", url: srv.URL + listPath, hc: srv.Client(), metrics: metrics.New(),
+		logger: slog.New(slog.DiscardHandler), attempts: 3, backoff: time.Millisecond, maxDelay: 2 * time.Millisecond,
+		maxRate: configured, limiter: rate.NewLimiter(configured, 1)}
+	now := time.Now()
+	start := time.Now()
+	if _, err := c.list(context.Background(), ListDispute, now.Add(-time.Hour), now, 1); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("retried after %v, before the provider's Retry-After of 1s", waited)
+	}
+	// One 429 halved the rate, the success won back 5%.
+	if got, want := c.limiter.Limit(), rate.Limit(configured/2*1.05); got != want {
+		t.Errorf("rate after a 429 and a success %v, want %v", got, want)
+	}
+	for range 40 {
+		if _, err := c.list(context.Background(), ListDispute, now.Add(-time.Hour), now, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.limiter.Limit(); got != configured {
+		t.Errorf("rate after 40 successes %v, want the configured %v", got, configured)
 	}
 }

@@ -65,8 +65,9 @@ func checkEvents(t *testing.T, h *harness, got []Event, want []wantEvent) {
 }
 
 // TestCycleEvents: opened once, updated with the exact changes, closed,
-// reopened, a deadline warning once, nothing for unchanged records or a
-// changed comment, and nothing after a restart past the duplicate window.
+// reopened, a deadline warning once, an update for a changed comment or
+// comment history (changes ["raw"]), nothing for unchanged records, and
+// nothing after a restart past the duplicate window.
 func TestCycleEvents(t *testing.T) {
 	// A one-second duplicate window: the restart below is past it, so only
 	// the snapshot can prevent a second event.
@@ -125,12 +126,21 @@ func TestCycleEvents(t *testing.T) {
 		r.Disputes.DisputesAmount = "30.00"
 		r.Disputes.DisputesReplyDeadline = sandbox.FormatTime(time.Now().Add(48 * time.Hour))
 	})
-	h.sb.UpdateDispute(d2, func(r *sandbox.Record) { r.Disputes.DisputesComment = "only a comment" })
+	h.sb.UpdateDispute(d2, func(r *sandbox.Record) {
+		r.Disputes.DisputesComment = "only a comment"
+		r.Disputes.DisputesCommentsHistory = "2026-04-02T16:28:09+08:00 only a comment"
+	})
 	step("update", p, []wantEvent{
 		{typ: TypeUpdated, subject: d1, changes: []string{"amount", "replyDeadline"}},
 		// the new deadline is 48h away: inside 72h, a warning for the new deadline
 		{typ: TypeDeadlineApproaching, subject: d1, threshold: "72h"},
+		// a comment is state too: raw and the snapshot must show it
+		{typ: TypeUpdated, subject: d2, changes: []string{"raw"}},
 	})
+	h.sb.UpdateDispute(d2, func(r *sandbox.Record) {
+		r.Disputes.DisputesCommentsHistory += "\n2026-04-03T10:00:00+08:00 a second message"
+	})
+	step("comment history", p, []wantEvent{{typ: TypeUpdated, subject: d2, changes: []string{"raw"}}})
 
 	h.sb.CloseDispute(d2)
 	step("close", p, []wantEvent{{typ: TypeClosed, subject: d2, changes: []string{"status", "closeStatus"}}})
@@ -164,7 +174,7 @@ func TestCycleEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	sr, _ := h.sb.Dispute(d1)
-	if s.Record != truth(t, sr) || s.Fingerprint != fingerprint(s.Record) || s.Version != 2 {
+	if s.Record != truth(t, sr) || s.Fingerprint != fingerprint(s.Record, s.Raw) || s.Version != 2 {
 		t.Errorf("snapshot %+v", s)
 	}
 }

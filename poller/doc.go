@@ -6,7 +6,12 @@
 //
 // The list API filters only by creation time ([from_created_at,
 // to_created_at], inclusive, second precision), pages by page number, and
-// returns records newest first. A dispute changes long after it was created,
+// returns records newest first. The provider may keep creation times finer
+// than the bounds express: a record whose disputes_date shows 12:00:00 may
+// be stored as 12:00:00.5 and then lies outside [.., 12:00:00]. So every
+// pair of adjacent windows (full-rescan chunks, split halves) shares its
+// boundary second instead of abutting, and a dispute shown at second S is
+// looked up in [S, S+1s]. A dispute changes long after it was created,
 // so "give me what changed" cannot be asked; and a list that changes while it
 // is paged shifts records across page boundaries, so a naive pager both skips
 // and repeats records.
@@ -31,10 +36,27 @@
 //     revisited only by the full rescan). Each live dispute the period list
 //     did not return this cycle (it closed, its period ended, it was deleted)
 //     is looked up again in a narrow "dispute" window around its own creation
-//     time (lookups within 10 minutes share a window), so its closing is seen
+//     time ([S, S+1s] for a dispute shown at S; lookups within 10 minutes
+//     share a window), so its closing is seen
 //     in the same cycle. These are "the windows that hold disputes not yet
 //     final", rescanned every cycle.
-//  3. Full rescan: every FullRescanInterval (default 24h) the whole lookback
+//     The seed's "disputes-period (appeal period)" can also be read as a
+//     category, each record listed under exactly one type. The poller
+//     starts from the view reading and switches (and keeps the switch in
+//     its checkpoint) as soon as the period list returns a record no view
+//     would hold: a closed one, or one outside its appeal period. Until then
+//     the period list, paged whole every cycle, holds every appeal-stage
+//     record anyway, so nothing is missed. Under the category reading new
+//     disputes are scanned in both lists, the period list is no longer
+//     paged whole (it holds closed records too), every live dispute is
+//     looked up in its own list instead, and each full-rescan chunk is paged
+//     in both lists. Under either reading, lookups go by window cost: when
+//     the lookup windows outnumber the pages of the window spanning them
+//     (one probe page gives total_pages), the span is paged instead; and a
+//     dispute its own list no longer holds is looked up once in the other
+//     list (its type may have changed) before it leaves the index.
+//  3. Full rescan: every FullRescanInterval (default 45m, see
+//     DefaultFullRescanInterval) the whole lookback
 //     (--poll-lookback, default 400 days) is paged with type "dispute", from
 //     the newest chunk down, because final disputes can still change: a closed
 //     dispute reopens with a second chargeback, and a dormant one (appeal
@@ -70,13 +92,17 @@
 //
 // The snapshot bucket (names.DisputesBucket()) holds, under
 // "<source>.<disputeId>", each dispute's normalized Record, its fingerprint
-// (a hash of the Record; the list type, the raw record and free-text comments
-// are not part of the state), a version (number of state changes published),
+// (a hash of the Record and of the raw record in canonical form: every field
+// of the provider's record is state, free-text comments and comment history
+// included, so the last event's raw and the snapshot show the provider's
+// current record; the list type is not part of the state), a version
+// (number of state changes published),
 // the raw record and the deadline thresholds already announced. A record whose
 // fingerprint equals the snapshot's gives no event. Otherwise the event is
 // dispute.opened (first seen; or a closed dispute reopened), dispute.closed
 // (closes, or first seen already closed) or dispute.updated with the changed
-// field names. dispute.deadline_approaching is published once per threshold
+// field names ("raw" alone when only fields outside the normalized record
+// changed, e.g. a comment). dispute.deadline_approaching is published once per threshold
 // (--deadline-warnings, default 72h and 24h) while the dispute is pending,
 // only for the tightest threshold crossed when several are.
 //
@@ -108,10 +134,16 @@
 //
 // # Cost
 //
-// A steady-state cycle costs one page for new disputes, ceil(open/100) pages
-// for the period list, about one page per dispute that left it since the
-// last cycle, plus the full rescan amortized over its interval. Measured by
-// TestCost over 100 000 disputes of which 2% are open: a full scan is 1 029
-// pages, a steady cycle 22 pages plus 0.71 amortized = 2.2% of a full scan.
-// Memory: the index holds open disputes only, and a cycle holds one page.
+// Under the view reading a steady-state cycle costs one page for new
+// disputes, ceil(open/100) pages for the period list, about one page per
+// dispute that left it since the last cycle, plus the full rescan amortized
+// over its interval. Under the category reading: one page per list for new
+// disputes and the live disputes' lookup windows (by window cost), plus the
+// amortized rescan. Measured by TestCost over 100 000 disputes of which 2%
+// are open (DISPUTESYNC_POLLER_COST_SIZE=100000), with the default 45m
+// rescan over 1-minute cycles: a full scan is 1 029 pages; a steady cycle
+// 22 pages plus 22.9 amortized = 4.4% of a full scan under the view
+// reading, 23 plus 22.9 = 4.5% under the category reading.
+// Memory: the index holds open disputes only, and a cycle holds one page
+// and the next one being fetched.
 package poller

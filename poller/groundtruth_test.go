@@ -28,7 +28,7 @@ func sizeFromEnv(t *testing.T, name string, def int) int {
 
 // mutator changes the sandbox while the poller pages it: issue 4 acceptance
 // 1 scaled to n (n/40 creates, n/20 updates of status, deadline, appeal
-// status and amount, 3n/200 closes), spread over the first list calls.
+// status, amount and comment history, 3n/200 closes), spread over the first list calls.
 type mutator struct {
 	h       *harness
 	rng     *rand.Rand
@@ -57,7 +57,7 @@ func newMutator(h *harness, n int, seed uint64) *mutator {
 		days := 1 + m.rng.IntN(20)
 		m.pending = append(m.pending, func() {
 			h.sb.UpdateDispute(id, func(r *sandbox.Record) {
-				switch i % 4 {
+				switch i % 5 {
 				case 0:
 					r.Status = []string{sandbox.StatusClose, "under_review"}[i%8/4] // an override, once an opaque value
 				case 1:
@@ -66,6 +66,8 @@ func newMutator(h *harness, n int, seed uint64) *mutator {
 					r.Disputes.DisputesAppealStatus = "appealed"
 				case 3:
 					r.Disputes.DisputesAmount = fmt.Sprintf("%d.%02d", 1+i, i%100)
+				case 4: // a comment only: still a change of the record
+					r.Disputes.DisputesCommentsHistory += fmt.Sprintf("\nmessage %d", i)
 				}
 			})
 		})
@@ -108,9 +110,22 @@ func (m *mutator) finished() bool {
 // TestGroundTruth is issue 4 acceptance 1: while the poller scans, the
 // sandbox gains, changes and closes disputes; once settled, every dispute's
 // last event matches the sandbox and no state was published twice.
+// It runs with whole-second creation times and with sub-second ones, where
+// a window that abuts the next instead of sharing its boundary second loses
+// disputes.
 func TestGroundTruth(t *testing.T) {
-	n := sizeFromEnv(t, "DISPUTESYNC_POLLER_GT_SIZE", 1000)
-	h := newHarness(t, n, topology.Options{})
+	for _, tt := range []struct {
+		name      string
+		precision time.Duration
+	}{{"whole seconds", time.Second}, {"sub-second", time.Millisecond}} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := sizeFromEnv(t, "DISPUTESYNC_POLLER_GT_SIZE", 1000)
+			groundTruth(t, newHarnessWith(t, sandbox.Config{Disputes: n, CreatedPrecision: tt.precision}, topology.Options{}), n)
+		})
+	}
+}
+
+func groundTruth(t *testing.T, h *harness, n int) {
 	mut := newMutator(h, n, 42)
 	h.setHook(mut.onList)
 

@@ -60,9 +60,17 @@ type listCall struct {
 
 func newHarness(t *testing.T, disputes int, opts topology.Options) *harness {
 	t.Helper()
+	return newHarnessWith(t, sandbox.Config{Disputes: disputes}, opts)
+}
+
+// newHarnessWith is newHarness with the sandbox's list readings (creation
+// time precision, the reading of "disputes-period") chosen by sbCfg.
+func newHarnessWith(t *testing.T, sbCfg sandbox.Config, opts topology.Options) *harness {
+	t.Helper()
 	env := testenv.New(t)
 	env.Setup(t, opts)
-	h := &harness{env: env, sb: sandbox.New(sandbox.Config{Disputes: disputes, Seed: 7, Logger: slog.New(slog.DiscardHandler)})}
+	sbCfg.Seed, sbCfg.Logger = 7, slog.New(slog.DiscardHandler)
+	h := &harness{env: env, sb: sandbox.New(sbCfg)}
 	h.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == listPath {
 			n := h.lists.Add(1)
@@ -188,6 +196,16 @@ func truth(t *testing.T, r sandbox.Record) Record {
 	return rec
 }
 
+// rawOf is the sandbox's record as JSON.
+func rawOf(t *testing.T, r sandbox.Record) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func cycle(t *testing.T, p *Poller) CycleStats {
 	t.Helper()
 	st, err := p.Cycle(testenv.Context(t))
@@ -219,7 +237,7 @@ func checkGroundTruth(t *testing.T, h *harness, events []Event) {
 		if err != nil {
 			t.Fatalf("event data: %v", err)
 		}
-		fp := fingerprint(d.Record)
+		fp := fingerprint(d.Record, d.Raw)
 		if lastFP[ev.Subject] == fp {
 			dups++
 			if dups <= 5 {
@@ -244,6 +262,11 @@ func checkGroundTruth(t *testing.T, h *harness, events []Event) {
 			wrong++
 			if wrong <= 5 {
 				t.Errorf("dispute %s: last event %+v, sandbox %+v", want.DisputeID, got.Record, want)
+			}
+		case !bytes.Equal(canonicalJSON(got.Raw), canonicalJSON(rawOf(t, r))):
+			wrong++
+			if wrong <= 5 {
+				t.Errorf("dispute %s: last event's raw %s, sandbox %s", want.DisputeID, got.Raw, rawOf(t, r))
 			}
 		}
 	}

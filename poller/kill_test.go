@@ -87,49 +87,20 @@ func TestRestartKill(t *testing.T) {
 	h := newHarness(t, n, topology.Options{})
 	mut := newMutator(h, n, 11)
 	rng := rand.New(rand.NewPCG(3, 3))
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	resumed := 0
 	for i := range kills {
 		cp := readCheckpoint(t, h)
-		var proc atomic.Pointer[os.Process]
-		var once sync.Once
-		killed := make(chan struct{})
 		// A full-rescan chunk holds up to 40 pages and more disputes mean more
 		// of them, so the stop window grows with the population.
-		stopAt := h.lists.Load() + 1 + rng.Int64N(stopWindow(n))
+		stopAt := h.lists.Load() + 1 + rng.Int64N(stopWindow(n, i))
 		var mu sync.Mutex
 		var calls []listCall
-		h.setHook(func(n int64, c listCall) {
+		killChildAt(t, h, stopAt, func(n int64, c listCall) {
 			mut.onList(n, c)
 			mu.Lock()
 			calls = append(calls, c)
 			mu.Unlock()
-			if pr := proc.Load(); pr != nil && n >= stopAt {
-				once.Do(func() {
-					_ = pr.Signal(syscall.SIGKILL)
-					close(killed)
-				})
-			}
 		})
-		cmd := exec.Command(exe)
-		cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_NATS="+h.env.NATSURL,
-			childEnv+"_PREFIX="+h.env.Prefix, childEnv+"_URL="+h.ts.URL)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		proc.Store(cmd.Process)
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		select {
-		case <-killed:
-		case <-time.After(60 * time.Second):
-			t.Fatalf("child %d made no list call %d; stderr:\n%s", i, stopAt, stderr.String())
-		}
-		_ = cmd.Wait()
 		h.setHook(mut.onList)
 		mu.Lock()
 		if resumedAtCursor(t, fmt.Sprintf("process %d", i), cp, calls) {
@@ -143,4 +114,43 @@ func TestRestartKill(t *testing.T) {
 	settle(t, h, mut)
 	checkGroundTruth(t, h, h.events(t))
 	t.Logf("%d kill -9 (%d resumed a full rescan at its cursor); %d list calls in all", kills, resumed, h.lists.Load())
+}
+
+// killChildAt runs a poller process (childMain) against the harness, with
+// onList as the list hook, and kill -9s it while its list call number
+// stopAt is served; it returns once the process is gone.
+func killChildAt(t *testing.T, h *harness, stopAt int64, onList func(int64, listCall)) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proc atomic.Pointer[os.Process]
+	var once sync.Once
+	killed := make(chan struct{})
+	h.setHook(func(n int64, c listCall) {
+		onList(n, c)
+		if pr := proc.Load(); pr != nil && n >= stopAt {
+			once.Do(func() {
+				_ = pr.Signal(syscall.SIGKILL)
+				close(killed)
+			})
+		}
+	})
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_NATS="+h.env.NATSURL,
+		childEnv+"_PREFIX="+h.env.Prefix, childEnv+"_URL="+h.ts.URL)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proc.Store(cmd.Process)
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	select {
+	case <-killed:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("child made no list call %d; stderr:\n%s", stopAt, stderr.String())
+	}
+	_ = cmd.Wait()
 }

@@ -32,7 +32,7 @@ type Config struct {
 
 	Interval           time.Duration   // --poll-interval, default 1m
 	Lookback           time.Duration   // --poll-lookback, default 400 days
-	FullRescanInterval time.Duration   // full rescan schedule, default 24h
+	FullRescanInterval time.Duration   // full rescan schedule, default DefaultFullRescanInterval
 	Overlap            time.Duration   // watermark overlap, default 10m (clock skew)
 	DeadlineWarnings   []time.Duration // default 72h, 24h
 	LeaseTTL           time.Duration   // default 15s
@@ -57,6 +57,25 @@ type Config struct {
 	// write its lease, and for good once the source stopped. Optional.
 	Health *health.Role
 }
+
+// DefaultFullRescanInterval is how often a full rescan starts. Closed and
+// dormant disputes change too (a second chargeback reopens one) and only
+// the full rescan sees them, so a change must wait for the next one: at
+// most this interval plus the rescan's own duration. At the default list
+// rate (DefaultRateLimit) a rescan of 200 000 disputes is about 2 100 pages,
+// under 2 minutes (7 at 5 pages/s), so such a change is seen within an
+// hour; at 100 000 disputes the rescan amortizes to about 23 pages per
+// 1-minute cycle, which keeps a steady cycle under 5% of a full scan.
+const DefaultFullRescanInterval = 45 * time.Minute
+
+// DefaultRateLimit is the default list rate (--poll-rate-limit), pages per
+// second. A cycle with a full-rescan share (FullRescanPagesPerCycle, 200
+// pages) and the open scan of 100 000 disputes with 2% open (about 22
+// pages) takes about 11 s at this rate, so a change to an open dispute
+// reaches its event within the interval plus one such cycle: within two
+// poll intervals from an interval of 11 s up. The client slows below it
+// on throttling or errors and recovers to it (see listClient.adapt).
+const DefaultRateLimit = 20
 
 // Poller syncs one source's dispute list into events.
 type Poller struct {
@@ -86,7 +105,7 @@ func (c *Config) defaults() {
 	}
 	def(&c.Interval, time.Minute)
 	def(&c.Lookback, 400*24*time.Hour)
-	def(&c.FullRescanInterval, 24*time.Hour)
+	def(&c.FullRescanInterval, DefaultFullRescanInterval)
 	def(&c.Overlap, 10*time.Minute)
 	def(&c.LeaseTTL, 15*time.Second)
 	def(&c.RetryBackoff, 500*time.Millisecond)
@@ -143,7 +162,8 @@ func New(cfg Config) (*Poller, error) {
 		attempts: cfg.RetryAttempts, backoff: cfg.RetryBackoff, maxDelay: cfg.RetryMaxDelay,
 	}
 	if cfg.RateLimit > 0 {
-		cl.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), max(1, int(cfg.RateLimit)))
+		cl.maxRate = rate.Limit(cfg.RateLimit)
+		cl.limiter = rate.NewLimiter(cl.maxRate, max(1, int(cfg.RateLimit)))
 	}
 	return &Poller{
 		cfg: cfg, client: cl, detector: det, ckpt: ckpt, logger: logger,

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,14 +40,40 @@ type snapshot struct {
 	ObservedAt     time.Time `json:"observedAt,omitzero"`
 }
 
-// fingerprint is a hash of the normalized record: the state the
-// once-per-state rule is about. listType and raw are left out on purpose: the
-// same state read from the other list, or with a changed free-text comment,
-// is not a new state.
-func fingerprint(r Record) string {
+// fingerprint is a hash of the state the once-per-state rule is about: the
+// normalized record and every field of the provider's record, free-text
+// comments and comment history included, so that the last event's raw and
+// the snapshot always show the provider's current record. The list type is
+// left out on purpose: the same record read from the other list is not a
+// new state. raw is hashed in a canonical form (keys sorted, no spacing),
+// so the same record written with another key order or spacing, e.g. by a
+// notification, is the same state.
+func fingerprint(r Record, raw json.RawMessage) string {
+	h := sha256.New()
 	b, _ := json.Marshal(r) // struct fields marshal in a fixed order
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	h.Write(b)
+	h.Write([]byte{0})
+	h.Write(canonicalJSON(raw))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// canonicalJSON re-encodes a JSON value with sorted keys and no spacing
+// (numbers kept as written); a value that does not decode is used as is.
+func canonicalJSON(raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]{1,200}$`)
@@ -84,6 +111,16 @@ func changedFields(a, b Record) []string {
 	add("appealPeriodFrom", a.AppealPeriodFrom, b.AppealPeriodFrom)
 	add("appealPeriodTo", a.AppealPeriodTo, b.AppealPeriodTo)
 	return out
+}
+
+// changesOf is changedFields for an update, or ["raw"] when only fields
+// outside the normalized record changed (a comment, the comment history):
+// the update still has its event, and data.changes is never empty.
+func changesOf(prev, next Record) []string {
+	if c := changedFields(prev, next); len(c) > 0 {
+		return c
+	}
+	return []string{"raw"}
 }
 
 // ErrLeaseLost is returned when the fence says this replica no longer holds
@@ -260,7 +297,7 @@ func (d *Detector) save(ctx context.Context, key string, s *snapshot, exists boo
 // snapshot when nothing is to be published or stored.
 func (d *Detector) decide(source, listType string, rec Record, raw json.RawMessage, prev *snapshot, asOf time.Time) (*snapshot, []Event, error) {
 	now, warnings := d.clock()
-	fp := fingerprint(rec)
+	fp := fingerprint(rec, raw)
 	if prev != nil && prev.Fingerprint != fp && !asOf.IsZero() && asOf.Before(prev.ObservedAt) {
 		return nil, nil, nil // stale: a newer state is already recorded
 	}
@@ -288,7 +325,7 @@ func (d *Detector) decide(source, listType string, rec Record, raw json.RawMessa
 		next = *prev
 		next.Record, next.ListType, next.Fingerprint, next.Raw = rec, listType, fp, raw
 		next.Version = prev.Version + 1
-		typ, changes := TypeUpdated, changedFields(prev.Record, rec)
+		typ, changes := TypeUpdated, changesOf(prev.Record, rec)
 		switch {
 		case rec.Closed() && !prev.Record.Closed():
 			typ = TypeClosed

@@ -33,7 +33,16 @@ type checkpoint struct {
 	// Chunk is the full rescan's current window length, adapted so a chunk
 	// holds a moderate number of pages.
 	Chunk time.Duration `json:"chunk"`
+	// Reading is how the provider reads the list type "disputes-period":
+	// "" until it has shown otherwise (a view of the open disputes in their
+	// appeal period, also listed under "dispute"), readingCategory once the
+	// period list returned a record no view would hold (closed, or outside
+	// its appeal period): each record is then listed under one type only.
+	Reading string `json:"reading,omitempty"`
 }
+
+// readingCategory: see checkpoint.Reading.
+const readingCategory = "category"
 
 // indexEntry is all the poller keeps in memory per tracked dispute: enough to
 // find its creation window and to export the open-dispute gauges.
@@ -42,6 +51,7 @@ type indexEntry struct {
 	deadline int64 // unix seconds; 0 = none
 	pending  bool
 	dormant  bool   // counted, not looked up (see tracking)
+	period   bool   // last seen under "disputes-period" (its list under the category reading)
 	seen     uint64 // the cycle that last saw it
 }
 
@@ -79,6 +89,12 @@ const (
 	chunkMaxPages    = 40               // a chunk with more pages is halved (costs one page)
 	chunkMinPages    = 8                // a chunk with fewer pages doubles the next one
 	lookupMergeGap   = 10 * time.Minute // lookups closer than this share a window
+	// precision is the list's time resolution: its window bounds are whole
+	// seconds, inclusive, but the provider may keep creation times finer
+	// than that, so a record shown at second S can be outside [.., S].
+	// Adjacent windows therefore share their boundary second instead of
+	// abutting, and a record shown at S is looked for in [S, S+precision].
+	precision = time.Second
 )
 
 // errWindowChanged: total_count kept changing under every rescan.
@@ -126,11 +142,13 @@ func (p *Poller) cycle(ctx context.Context, start time.Time) (CycleStats, error)
 		}
 	} else {
 		from := laterOf(cp.Watermark.Add(-p.cfg.Overlap), oldest)
-		s := ScanStats{Kind: "new", ListType: ListDispute}
-		err := p.scanWindow(ctx, &s, ListDispute, from, to, cycleID, true)
-		add(s)
-		if err != nil {
-			return st, err
+		for _, lt := range p.listTypes() {
+			s := ScanStats{Kind: "new", ListType: lt}
+			err := p.scanWindow(ctx, &s, lt, from, to, cycleID, true)
+			add(s)
+			if err != nil {
+				return st, err
+			}
 		}
 		cp.Watermark = to
 		if err := p.saveCheckpoint(ctx); err != nil {
@@ -138,16 +156,21 @@ func (p *Poller) cycle(ctx context.Context, start time.Time) (CycleStats, error)
 		}
 	}
 
-	// 2. Disputes not yet final: the disputes-period list holds those in
-	// their appeal period; every tracked dispute it did not return (closed,
-	// period over, deleted) is looked up in its own creation window.
-	s := ScanStats{Kind: "open", ListType: ListPeriod}
-	err := p.scanWindow(ctx, &s, ListPeriod, oldest, to, cycleID, false)
-	add(s)
-	if err != nil {
-		return st, err
+	// 2. Disputes not yet final. Under the view reading the disputes-period
+	// list holds those in their appeal period; every tracked dispute it did
+	// not return (closed, period over, deleted) is looked up in its own
+	// creation window. Under the category reading that list holds every
+	// appeal-stage record, closed ones included, so it is not paged whole:
+	// every live dispute is looked up instead, in its own list.
+	if cp.Reading != readingCategory {
+		s := ScanStats{Kind: "open", ListType: ListPeriod}
+		err := p.scanWindow(ctx, &s, ListPeriod, oldest, to, cycleID, false)
+		add(s)
+		if err != nil {
+			return st, err
+		}
 	}
-	if err := p.lookupMissing(ctx, cycleID, oldest, to, add); err != nil {
+	if err := p.lookupMissing(ctx, cycleID, oldest, add); err != nil {
 		return st, err
 	}
 
@@ -203,6 +226,12 @@ func (p *Poller) fullRescan(ctx context.Context, cycleID uint64, add func(ScanSt
 		if err := p.scanPages(ctx, &s, ListDispute, lo, hi, cycleID, true, pg); err != nil {
 			return false, err
 		}
+		if cp.Reading == readingCategory {
+			// The appeal-stage records are listed under their own type only.
+			if err := p.scanWindow(ctx, &s, ListPeriod, lo, hi, cycleID, true); err != nil {
+				return false, err
+			}
+		}
 		if pg.TotalPages < chunkMinPages {
 			cp.Chunk = min(cp.Chunk*2, p.cfg.Lookback)
 		}
@@ -210,7 +239,7 @@ func (p *Poller) fullRescan(ctx context.Context, cycleID uint64, add func(ScanSt
 			cp.FullCursor, cp.FullDoneAt = time.Time{}, p.cfg.Now()
 			return true, p.saveCheckpoint(ctx)
 		}
-		cp.FullCursor = lo.Add(-time.Second) // windows are inclusive at second precision
+		cp.FullCursor = lo // the next chunk shares lo: see precision
 		if err := p.saveCheckpoint(ctx); err != nil {
 			return false, err
 		}
@@ -218,41 +247,63 @@ func (p *Poller) fullRescan(ctx context.Context, cycleID uint64, add func(ScanSt
 	return false, nil
 }
 
-// lookupMissing looks up every tracked dispute the open scan did not return,
-// in windows around its creation time.
-func (p *Poller) lookupMissing(ctx context.Context, cycleID uint64, oldest, to time.Time, add func(ScanStats)) error {
-	var times []int64
-	for _, e := range p.index {
-		if e.seen != cycleID && !e.dormant {
-			times = append(times, e.created)
+// listTypes are the lists that hold new disputes: "dispute" alone under the
+// view reading, both types under the category reading.
+func (p *Poller) listTypes() []string {
+	if p.cp.Reading == readingCategory {
+		return []string{ListDispute, ListPeriod}
+	}
+	return []string{ListDispute}
+}
+
+// listOf is the list a tracked dispute is looked up in: its own type under
+// the category reading, "dispute" (which holds every dispute) otherwise.
+func (p *Poller) listOf(e indexEntry) string {
+	if e.period && p.cp.Reading == readingCategory {
+		return ListPeriod
+	}
+	return ListDispute
+}
+
+func otherList(listType string) string {
+	if listType == ListPeriod {
+		return ListDispute
+	}
+	return ListPeriod
+}
+
+// lookupMissing looks up every live tracked dispute this cycle has not seen,
+// in windows around its creation time, in its own list; one still unseen is
+// looked up once in the other list (a record may change its type), and
+// leaves the index only when neither list holds it.
+func (p *Poller) lookupMissing(ctx context.Context, cycleID uint64, oldest time.Time, add func(ScanStats)) error {
+	missing := func(other bool) map[string][]int64 {
+		byList := map[string][]int64{}
+		for _, e := range p.index {
+			if e.seen != cycleID && !e.dormant {
+				lt := p.listOf(e)
+				if other {
+					lt = otherList(lt)
+				}
+				byList[lt] = append(byList[lt], e.created)
+			}
+		}
+		return byList
+	}
+	for _, other := range []bool{false, true} {
+		for lt, times := range missing(other) {
+			s := ScanStats{Kind: "lookup", ListType: lt}
+			err := p.lookupTimes(ctx, &s, lt, times, oldest, cycleID)
+			add(s)
+			if err != nil {
+				return err
+			}
 		}
 	}
-	if len(times) == 0 {
-		return nil
-	}
-	slices.Sort(times)
-	s := ScanStats{Kind: "lookup", ListType: ListDispute}
-	defer func() { add(s) }()
-	for i := 0; i < len(times); {
-		j := i
-		for j+1 < len(times) && times[j+1]-times[j] <= int64(lookupMergeGap/time.Second) {
-			j++
-		}
-		lo, hi := laterOf(time.Unix(times[i], 0), oldest), time.Unix(times[j], 0)
-		if hi.After(to) {
-			hi = to
-		}
-		i = j + 1
-		if hi.Before(lo) {
-			lo = hi
-		}
-		if err := p.scanWindow(ctx, &s, ListDispute, lo, hi, cycleID, false); err != nil {
-			return err
-		}
-	}
-	// A tracked dispute still unseen after its own window was paged is gone
-	// from the provider's list (deleted, or outside the lookback): stop
-	// tracking it; its snapshot keeps the last published state.
+	// A tracked dispute still unseen after its own window was paged in both
+	// lists is gone from the provider's list (deleted, or outside the
+	// lookback): stop tracking it; its snapshot keeps the last published
+	// state.
 	for id, e := range p.index {
 		if e.seen != cycleID && !e.dormant {
 			p.logger.LogAttrs(ctx, slog.LevelWarn, "tracked dispute no longer listed", slog.String("dispute_id", id))
@@ -260,6 +311,64 @@ func (p *Poller) lookupMissing(ctx context.Context, cycleID uint64, oldest, to t
 		}
 	}
 	return nil
+}
+
+// lookupCostMin is the fewest lookup windows worth a probe of their whole
+// span: below it the probe would cost as much as it may save.
+const lookupCostMin = 3
+
+// lookupTimes pages the creation windows of the given creation times in
+// one list. Times closer than lookupMergeGap share a window. Then by window
+// cost: when the windows outnumber the pages of the window spanning them
+// all (one probe page gives total_pages), the span is paged instead; else
+// each half of the windows is weighed the same way once, and what remains
+// is paged window by window.
+func (p *Poller) lookupTimes(ctx context.Context, s *ScanStats, listType string, times []int64, oldest time.Time, cycleID uint64) error {
+	slices.Sort(times)
+	type window struct{ lo, hi time.Time }
+	var ws []window
+	for i := 0; i < len(times); {
+		j := i
+		for j+1 < len(times) && times[j+1]-times[j] <= int64(lookupMergeGap/time.Second) {
+			j++
+		}
+		// A creation time shown as S may be stored as S plus a fraction:
+		// the window reaches to the next second (see precision).
+		lo, hi := laterOf(time.Unix(times[i], 0), oldest), time.Unix(times[j], 0).Add(precision)
+		if hi.Before(lo) {
+			lo = hi
+		}
+		ws = append(ws, window{lo, hi})
+		i = j + 1
+	}
+	var weigh func(ws []window, depth int) error
+	weigh = func(ws []window, depth int) error {
+		if len(ws) >= lookupCostMin {
+			lo, hi := ws[0].lo, ws[len(ws)-1].hi
+			pg, err := p.client.list(ctx, listType, lo, hi, 1)
+			if err != nil {
+				return err
+			}
+			s.Pages++
+			if pg.TotalPages < len(ws) {
+				return p.scanPages(ctx, s, listType, lo, hi, cycleID, false, pg)
+			}
+			if depth == 0 {
+				half := len(ws) / 2
+				if err := weigh(ws[:half], 1); err != nil {
+					return err
+				}
+				return weigh(ws[half:], 1)
+			}
+		}
+		for _, w := range ws {
+			if err := p.scanWindow(ctx, s, listType, w.lo, w.hi, cycleID, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return weigh(ws, 0)
 }
 
 // scanWindow pages one window [from, to] (to frozen by the caller). If
@@ -295,9 +404,10 @@ func (p *Poller) scanSplit(ctx context.Context, s *ScanStats, listType string, f
 			return err
 		}
 		s.Rescans++
-		if span := to.Sub(from); span >= 2*time.Second {
-			mid := from.Add(span / 2).Truncate(time.Second)
-			if err := p.scanSplit(ctx, s, listType, mid.Add(time.Second), to, cycleID, strict, nil); err != nil {
+		if span := to.Sub(from); span >= 2*precision {
+			// The halves share mid (see precision).
+			mid := from.Add(span / 2).Truncate(precision)
+			if err := p.scanSplit(ctx, s, listType, mid, to, cycleID, strict, nil); err != nil {
 				return err
 			}
 			return p.scanSplit(ctx, s, listType, from, mid, cycleID, strict, nil)
@@ -314,28 +424,52 @@ func (p *Poller) scanSplit(ctx context.Context, s *ScanStats, listType string, f
 // pageThrough reads every page of one window once; changed reports that
 // total_count moved between pages.
 func (p *Poller) pageThrough(ctx context.Context, s *ScanStats, listType string, from, to time.Time, cycleID uint64, first *page) (changed bool, err error) {
-	total := -1
-	for pageNo := 1; ; pageNo++ {
-		pg := first
-		first = nil
-		if pg == nil || pageNo != 1 {
-			if pg, err = p.client.list(ctx, listType, from, to, pageNo); err != nil {
-				return false, err
-			}
-			s.Pages++
+	// The next page is fetched while this one goes through the detector, so
+	// the list's round trip and the publishes overlap; a fetch no longer
+	// wanted (an error, a changed window) is cancelled on return.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		pg  *page
+		err error
+	}
+	fetch := func(pageNo int) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			pg, err := p.client.list(ctx, listType, from, to, pageNo)
+			ch <- fetched{pg, err}
+		}()
+		return ch
+	}
+	pg := first
+	if pg == nil {
+		if pg, err = p.client.list(ctx, listType, from, to, 1); err != nil {
+			return false, err
 		}
-		if total < 0 {
-			total = pg.TotalCount
-		} else if pg.TotalCount != total {
-			return true, nil
+		s.Pages++
+	}
+	total := pg.TotalCount
+	for pageNo := 1; ; pageNo++ {
+		// Stop at the last page, or on an empty one (a page past the end
+		// answers an empty list), whichever comes first.
+		last := len(pg.Records) == 0 || pageNo >= pg.TotalPages
+		var next <-chan fetched
+		if !last {
+			next = fetch(pageNo + 1)
 		}
 		if err := p.observePage(ctx, s, listType, pg, cycleID); err != nil {
 			return false, err
 		}
-		// Stop at the last page, or on an empty one (a page past the end
-		// answers an empty list), whichever comes first.
-		if len(pg.Records) == 0 || pageNo >= pg.TotalPages {
+		if last {
 			return false, nil
+		}
+		f := <-next
+		if f.err != nil {
+			return false, f.err
+		}
+		s.Pages++
+		if pg = f.pg; pg.TotalCount != total {
+			return true, nil
 		}
 	}
 }
@@ -375,7 +509,12 @@ func (p *Poller) observePage(ctx context.Context, s *ScanStats, listType string,
 			errs = append(errs, fmt.Errorf("dispute %s: %w", pg.Records[i].DisputeID, r.err))
 			continue
 		}
-		p.track(pg.Records[i], now, cycleID)
+		p.track(pg.Records[i], listType, now, cycleID)
+		if listType == ListPeriod && p.cp.Reading != readingCategory && notInView(pg.Records[i], pg.AsOf) {
+			p.cp.Reading = readingCategory
+			p.logger.LogAttrs(ctx, slog.LevelInfo, "the list type disputes-period is a category here: scanning both types",
+				slog.String("dispute_id", pg.Records[i].DisputeID))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -411,13 +550,21 @@ func tracking(rec Record, now time.Time) (keep, live bool) {
 	return true, ok && dl.After(now)
 }
 
-func (p *Poller) track(rec Record, now time.Time, cycleID uint64) {
+// notInView reports a record of the disputes-period list that no view of
+// the open disputes in their appeal period would hold: closed, or outside
+// its period by more than a minute around the page's time. It shows the
+// provider reads the type as a category.
+func notInView(rec Record, asOf time.Time) bool {
+	return rec.Closed() || !rec.InPeriod(asOf.Add(-time.Minute)) && !rec.InPeriod(asOf) && !rec.InPeriod(asOf.Add(time.Minute))
+}
+
+func (p *Poller) track(rec Record, listType string, now time.Time, cycleID uint64) {
 	keep, live := tracking(rec, now)
 	if !keep {
 		delete(p.index, rec.DisputeID)
 		return
 	}
-	e := indexEntry{created: rec.Created().Unix(), pending: rec.Pending(), dormant: !live, seen: cycleID}
+	e := indexEntry{created: rec.Created().Unix(), pending: rec.Pending(), dormant: !live, period: listType == ListPeriod, seen: cycleID}
 	if dl, ok := rec.Deadline(); ok {
 		e.deadline = dl.Unix()
 	}
@@ -510,7 +657,7 @@ func (p *Poller) loadState(ctx context.Context) error {
 			if err := json.Unmarshal(e.Value(), &s); err != nil {
 				continue
 			}
-			p.track(s.Record, now, 0)
+			p.track(s.Record, s.ListType, now, 0)
 		}
 	}
 }

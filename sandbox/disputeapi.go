@@ -136,13 +136,7 @@ func (s *Server) listPage(b []byte, typ string, from, to int64, page, limit int)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	now := s.now().Unix()
-	var recs []*stored
-	if typ == ListDisputesPeriod {
-		recs = s.store.period(from, to, now)
-	} else {
-		lo, hi := s.store.window(from, to)
-		recs = s.store.recs[lo:hi]
-	}
+	recs := s.store.list(s.cfg.PeriodReading, typ, from, to, now)
 	total := len(recs)
 	pages := (total + limit - 1) / limit
 	b = append(b, `{"code":"200","msg":"SUCCESS","data":{"lists":[`...)

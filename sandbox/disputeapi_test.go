@@ -387,3 +387,102 @@ func TestRequiredDocumentsAnswer(t *testing.T) {
 		t.Fatalf("required documents: %s", env.Data)
 	}
 }
+
+// TestListCreatedPrecision: under a sub-second precision a dispute shown at
+// second S is outside the window [.., S] unless its fraction is zero, and
+// inside [S, S+1]; whole-second windows that overlap by a second find every
+// dispute, abutting ones lose those with a fraction.
+func TestListCreatedPrecision(t *testing.T) {
+	s, ts, _ := newTestServer(t, Config{Disputes: -1, CreatedPrecision: time.Millisecond})
+	at := fixedNow.Add(-48 * time.Hour)
+	var withFraction []string
+	for i := range 50 {
+		r := s.CreateDispute(Record{Disputes: DisputeInfo{DisputesDate: FormatTime(at.Add(time.Duration(i%5) * time.Second))}})
+		if s.createdFraction(r.Disputes.DisputesID) > 0 {
+			withFraction = append(withFraction, r.Disputes.DisputesID)
+		}
+	}
+	if len(withFraction) < 40 {
+		t.Fatalf("only %d of 50 disputes have a sub-second creation time", len(withFraction))
+	}
+	count := func(from, to time.Time, typ string) int {
+		env := dapiPost(t, ts, "/dispute-api/v1/list", window(from, to, typ, "1", "100"))
+		var d listData
+		if err := json.Unmarshal(env.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(d.TotalCount)
+		return n
+	}
+	tests := []struct {
+		name     string
+		from, to time.Time
+		want     int
+	}{
+		// Only a zero fraction is inside the bound.
+		{"exact second", at, at, 10 - countIn(s, withFraction, at)},
+		// All of the first second, the next one's zero fractions.
+		{"second and the next", at, at.Add(time.Second), 20 - countIn(s, withFraction, at.Add(time.Second))},
+	}
+	for _, tt := range tests {
+		if got := count(tt.from, tt.to, ListDispute); got != tt.want {
+			t.Errorf("%s: %d records, want %d", tt.name, got, tt.want)
+		}
+	}
+	whole := count(at, at.Add(5*time.Second), ListDispute)
+	abut := count(at, at.Add(time.Second), ListDispute) + count(at.Add(2*time.Second), at.Add(5*time.Second), ListDispute)
+	if whole != 50 || abut >= 50 {
+		t.Errorf("whole window %d (want 50), abutting windows %d (want fewer: the one-second gap)", whole, abut)
+	}
+	// Records still show whole seconds.
+	r, _ := s.Dispute(withFraction[0])
+	if _, err := ParseTime(r.Disputes.DisputesDate); err != nil {
+		t.Errorf("disputes_date %q: %v", r.Disputes.DisputesDate, err)
+	}
+}
+
+// countIn counts the disputes of ids whose disputes_date is at.
+func countIn(s *Server, ids []string, at time.Time) int {
+	n := 0
+	for _, id := range ids {
+		if r, _ := s.Dispute(id); r.Disputes.DisputesDate == FormatTime(at) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestListPeriodCategory: under PeriodCategory every record is listed under
+// exactly one type, the appeal stages under "disputes-period" whatever their
+// status or period.
+func TestListPeriodCategory(t *testing.T) {
+	s, ts, _ := newTestServer(t, Config{Disputes: -1, PeriodReading: PeriodCategory})
+	at := fixedNow.Add(-time.Hour)
+	first := s.CreateDispute(Record{Disputes: DisputeInfo{DisputesDate: FormatTime(at)}}).Disputes.DisputesID
+	second := s.CreateDispute(Record{Disputes: DisputeInfo{DisputesDate: FormatTime(at), DisputesType: "second_chargeback"}}).Disputes.DisputesID
+	old := s.CreateDispute(Record{Disputes: DisputeInfo{DisputesDate: FormatTime(fixedNow.Add(-40 * 24 * time.Hour)), DisputesType: "pre_arbitration", DisputesStatus: "closed"}}).Disputes.DisputesID
+	from := fixedNow.Add(-60 * 24 * time.Hour)
+	ids := func(typ string) []string {
+		env := dapiPost(t, ts, "/dispute-api/v1/list", window(from, fixedNow, typ, "1", "100"))
+		var d listData
+		if err := json.Unmarshal(env.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range d.Lists {
+			out = append(out, r.Disputes.DisputesID)
+		}
+		return out
+	}
+	if got := ids(ListDispute); len(got) != 1 || got[0] != first {
+		t.Errorf("dispute list %v, want [%s]", got, first)
+	}
+	if got := ids(ListDisputesPeriod); len(got) != 2 || got[0] != second || got[1] != old {
+		t.Errorf("disputes-period list %v, want [%s %s] (closed and out of period included)", got, second, old)
+	}
+	// A change of disputes_type moves the record to the other list.
+	s.UpdateDispute(first, func(r *Record) { r.Disputes.DisputesType = "pre_arbitration" })
+	if got := ids(ListDispute); len(got) != 0 {
+		t.Errorf("dispute list after the type change %v, want none", got)
+	}
+}

@@ -86,9 +86,11 @@ type document struct {
 type stored struct {
 	rec      Record // Status holds the override, "" when derived
 	seq      int64
-	created  int64 // unix seconds of disputes_date
-	deadline int64 // unix seconds of the reply deadline (0: none)
-	periodTo int64 // unix seconds of disputes_period_to (0: none)
+	created  int64  // unix nanoseconds: disputes_date plus frac
+	frac     int64  // sub-second part of the stored creation time (Config.CreatedPrecision)
+	category string // the list type of the record under PeriodCategory
+	deadline int64  // unix seconds of the reply deadline (0: none)
+	periodTo int64  // unix seconds of disputes_period_to (0: none)
 	periodFr int64
 	times    int
 	docs     []document
@@ -125,7 +127,11 @@ func (d *stored) appendJSON(b []byte, now int64) []byte {
 
 // index recomputes the parsed fields after rec changed.
 func (d *stored) index() {
-	d.created = unixOr(d.rec.Disputes.DisputesDate, 0)
+	d.created = unixOr(d.rec.Disputes.DisputesDate, 0)*int64(time.Second) + d.frac
+	d.category = ListDispute
+	if t := d.rec.Disputes.DisputesType; t == "second_chargeback" || t == "pre_arbitration" {
+		d.category = ListDisputesPeriod
+	}
 	d.deadline = unixOr(d.rec.Disputes.DisputesReplyDeadline, 0)
 	d.periodFr = unixOr(d.rec.Disputes.DisputesPeriodFrom, 0)
 	d.periodTo = unixOr(d.rec.Disputes.DisputesPeriodTo, 0)
@@ -149,12 +155,15 @@ type disputeStore struct {
 	// version counts mutations, to key the disputes-period cache.
 	version int64
 
-	periodMu    sync.Mutex
-	periodKey   periodKey
-	periodCache []*stored
+	listMu    sync.Mutex
+	listKey   listKey
+	listCache []*stored
 }
 
-type periodKey struct{ version, from, to, now int64 }
+type listKey struct {
+	typ                    string
+	version, from, to, now int64
+}
 
 func newDisputeStore() *disputeStore { return &disputeStore{byID: map[string]*stored{}} }
 
@@ -185,31 +194,45 @@ func (st *disputeStore) remove(d *stored) {
 	st.version++
 }
 
-// window returns the index range [lo, hi) of records created in [from, to].
+// window returns the index range [lo, hi) of records whose stored creation
+// time lies in [from, to] (unix seconds, inclusive): a stored time with a
+// sub-second part beyond to is outside, as with a provider keeping finer
+// times than the window's bounds.
 func (st *disputeStore) window(from, to int64) (lo, hi int) {
-	lo = sort.Search(len(st.recs), func(i int) bool { return st.recs[i].created >= from })
-	hi = sort.Search(len(st.recs), func(i int) bool { return st.recs[i].created > to })
+	fromNs, toNs := from*int64(time.Second), to*int64(time.Second)
+	lo = sort.Search(len(st.recs), func(i int) bool { return st.recs[i].created >= fromNs })
+	hi = sort.Search(len(st.recs), func(i int) bool { return st.recs[i].created > toNs })
 	return lo, max(lo, hi)
 }
 
-// period returns the records created in [from, to] still inside their appeal
-// period at now, ascending. The answer is cached for the same store version,
-// window and second, so paging through it costs one scan, not one per page.
-// The caller holds the store's read lock.
-func (st *disputeStore) period(from, to, now int64) []*stored {
-	key := periodKey{st.version, from, to, now}
-	st.periodMu.Lock()
-	defer st.periodMu.Unlock()
-	if st.periodCache != nil && st.periodKey == key {
-		return st.periodCache
-	}
+// list returns the records of list type typ created in [from, to] at now,
+// ascending, under the given reading of "disputes-period". A filtered answer
+// is cached for the same store version, type, window and second, so paging
+// through it costs one scan, not one per page. The caller holds the store's
+// read lock.
+func (st *disputeStore) list(reading, typ string, from, to, now int64) []*stored {
 	lo, hi := st.window(from, to)
+	if reading != PeriodCategory && typ == ListDispute {
+		return st.recs[lo:hi]
+	}
+	key := listKey{typ, st.version, from, to, now}
+	st.listMu.Lock()
+	defer st.listMu.Unlock()
+	if st.listCache != nil && st.listKey == key {
+		return st.listCache
+	}
 	out := make([]*stored, 0, 64)
 	for _, d := range st.recs[lo:hi] {
-		if !d.closed() && d.periodFr <= now && now <= d.periodTo {
+		var in bool
+		if reading == PeriodCategory {
+			in = d.category == typ
+		} else {
+			in = !d.closed() && d.periodFr <= now && now <= d.periodTo
+		}
+		if in {
 			out = append(out, d)
 		}
 	}
-	st.periodKey, st.periodCache = key, out
+	st.listKey, st.listCache = key, out
 	return out
 }

@@ -18,13 +18,23 @@
 // disputeapi list:
 //   - the creation time of a record is its disputes_date; the window
 //     [from_created_at, to_created_at] is inclusive at second precision and
-//     records come newest first (ties: the later created first);
+//     records come newest first (ties: the later created first). With
+//     Config.CreatedPrecision finer than a second (`--created-precision`),
+//     the stored creation time has a sub-second part that disputes_date does
+//     not show, and the window compares it with its whole-second bounds: a
+//     record shown at 12:00:00 is then not in [.., 12:00:00] unless its
+//     fraction is zero;
 //   - times are accepted with any numeric offset (25 characters, RFC 3339);
 //     the sandbox writes +08:00; from after to is PARAM_ERROR;
 //   - type "dispute" returns every dispute created in the window;
 //     type "disputes-period" returns those of them still inside their appeal
 //     period (disputes_period_from <= now <= disputes_period_to) and not
-//     closed;
+//     closed (Config.PeriodReading PeriodView, the default). Under
+//     PeriodCategory (`--period-reading category`) the type is a category
+//     instead: each record is listed under exactly one type,
+//     "disputes-period" for the appeal stages (disputes_type
+//     second_chargeback or pre_arbitration) whatever their status or
+//     period, "dispute" for every other record;
 //   - a page past the end answers code "200" with an empty list;
 //   - status (list API): "close" when the dispute is processed (closed, or
 //     defended by the merchant), else "pending" when disputes_times > 1 or

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strconv"
 	"time"
@@ -157,10 +158,24 @@ func (s *Server) createLocked(r Record) *stored {
 		s.store.remove(old)
 	}
 	s.store.seq++
-	d := &stored{rec: r, seq: s.store.seq}
+	d := &stored{rec: r, seq: s.store.seq, frac: s.createdFraction(r.Disputes.DisputesID)}
 	d.index()
 	s.store.insert(d)
 	return d
+}
+
+// createdFraction is the sub-second part of a dispute's stored creation
+// time under a CreatedPrecision finer than a second: a hash of its id, so
+// that it is spread over the second and stays the same across updates.
+func (s *Server) createdFraction(id string) int64 {
+	prec := s.cfg.CreatedPrecision
+	if prec <= 0 || prec >= time.Second {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	frac := int64(h.Sum64() % uint64(time.Second))
+	return frac - frac%int64(prec)
 }
 
 // CreateDispute stores a dispute, filling ids, times and defaults; it

@@ -37,7 +37,30 @@ type Config struct {
 	// ClockSkew shifts the creation time of disputes made by the living
 	// population (reliability test P7).
 	ClockSkew time.Duration
+	// CreatedPrecision is how finely the list API keeps creation times.
+	// Zero or a second and above: whole seconds, as disputes_date shows
+	// them. Finer (e.g. time.Millisecond): each dispute's stored creation
+	// time has a sub-second part below its disputes_date (derived from its
+	// id, so it is stable), and the list compares it with the whole-second
+	// window bounds, as a provider storing finer times would: a dispute
+	// whose disputes_date is 12:00:00 may then be outside [.., 12:00:00].
+	CreatedPrecision time.Duration
+	// PeriodReading is how the list reads type "disputes-period":
+	// PeriodView (default) or PeriodCategory (see the package doc).
+	PeriodReading string
 }
+
+// Readings of the list type "disputes-period" (Config.PeriodReading).
+const (
+	// PeriodView: the disputes still inside their appeal period and not
+	// closed; they are also listed under "dispute".
+	PeriodView = "view"
+	// PeriodCategory: a category; each record is listed under exactly one
+	// type: "disputes-period" for the appeal stages (disputes_type
+	// second_chargeback or pre_arbitration), whatever their status or
+	// period, "dispute" for the others.
+	PeriodCategory = "category"
+)
 
 // Server is the provider sandbox; it implements http.Handler.
 type Server struct {
@@ -90,6 +113,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PeriodReading == "" {
+		cfg.PeriodReading = PeriodView
 	}
 	if cfg.SpecialMerchants == nil {
 		cfg.SpecialMerchants = []string{"APPLE", "GOOGLE"}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/disputesync/disputesync/internal/topology"
+	"github.com/disputesync/disputesync/poller"
 )
 
 // config is the one struct every subcommand reads; this file is the only
@@ -526,8 +527,8 @@ func (o *options) providerFlags(c *config) {
 func (o *options) pollerFlags(c *config) {
 	o.duration(&c.PollInterval, "poll-interval", time.Minute, "time between poll cycles")
 	o.duration(&c.PollLookback, "poll-lookback", 400*24*time.Hour, "how far back the full rescan reaches")
-	o.duration(&c.PollFullRescan, "poll-full-rescan", 24*time.Hour, "time between full rescans (closed disputes can reopen)")
-	o.float(&c.PollRateLimit, "poll-rate-limit", 5, "list API calls per second")
+	o.duration(&c.PollFullRescan, "poll-full-rescan", poller.DefaultFullRescanInterval, "time between full rescans (closed disputes can reopen; a change to one is seen within this plus one rescan)")
+	o.float(&c.PollRateLimit, "poll-rate-limit", poller.DefaultRateLimit, "list API calls per second at most; slowed on 429/Retry-After and errors, recovered on success")
 	o.durations(&c.DeadlineWarnings, "deadline-warnings", "72h,24h", "dispute.deadline_approaching thresholds before a reply deadline")
 }
 

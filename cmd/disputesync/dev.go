@@ -22,6 +22,7 @@ type devFlags struct {
 	disputes    int
 	tick        time.Duration
 	faults      []string
+	list        listReadingFlags
 }
 
 func devCmd() *subcommand {
@@ -42,6 +43,7 @@ where each part listens and a ready-to-paste action command. Ctrl-C stops it.`,
 			o.integer(&f.disputes, "disputes", 200, "generated sandbox disputes")
 			o.duration(&f.tick, "tick", 10*time.Second, "the sandbox population's clock (0: static)")
 			o.multi(&f.faults, "fault", "SPEC", "inject sandbox faults, as disputesync sandbox --fault does")
+			f.list.register(o)
 			o.secretStr(&c.RedisURL, "redis-url", "URL", "", "Redis to use; empty: an embedded in-memory Redis-protocol server")
 			o.str(&c.Prefix, "prefix", "NAME", "disputes", "subject root and name prefix")
 			o.str(&c.MetricsAddr, "metrics-addr", "ADDR", "127.0.0.1:9464", "serves /metrics, /healthz and /readyz")
@@ -60,6 +62,10 @@ func runDev(ctx context.Context, e env, c *config, o *options, f devFlags) error
 	log := newLogger(c, e)
 	start := time.Now()
 
+	sbCfg := sandbox.Config{Disputes: f.disputes, Tick: f.tick, Logger: log.With("component", "sandbox")}
+	if err := f.list.apply(&sbCfg); err != nil {
+		return err
+	}
 	host, portStr, err := net.SplitHostPort(f.natsAddr)
 	if err != nil {
 		return fmt.Errorf("%w: --nats-addr must be host:port", errUsage)
@@ -93,7 +99,7 @@ func runDev(ctx context.Context, e env, c *config, o *options, f devFlags) error
 		fmt.Fprintln(e.stderr, "notice: no --redis-url given: using an embedded Redis-protocol server; idempotency state lives in memory only")
 	}
 
-	sb := sandbox.New(sandbox.Config{Disputes: f.disputes, Tick: f.tick, Logger: log.With("component", "sandbox")})
+	sb := sandbox.New(sbCfg)
 	if err := applyFaults(sb, f.faults); err != nil {
 		return err
 	}

@@ -17,6 +17,32 @@ type sandboxFlags struct {
 	keys     bool
 	faults   []string
 	webhook  string
+	list     listReadingFlags
+}
+
+// listReadingFlags choose the sandbox list API's readings where the list's
+// document is silent (sandbox.Config.CreatedPrecision and PeriodReading);
+// sandbox and dev share them.
+type listReadingFlags struct {
+	createdPrecision time.Duration
+	periodReading    string
+}
+
+func (l *listReadingFlags) register(o *options) {
+	o.duration(&l.createdPrecision, "created-precision", time.Second, "how finely the sandbox list API keeps creation times; below 1s each dispute's stored creation time has a sub-second part its disputes_date does not show")
+	o.str(&l.periodReading, "period-reading", "READING", sandbox.PeriodView, "how the sandbox list API reads type disputes-period: view (open disputes in their appeal period, also listed under dispute) or category (each record under exactly one type)")
+}
+
+// apply checks the flags and sets them in cfg.
+func (l *listReadingFlags) apply(cfg *sandbox.Config) error {
+	if l.createdPrecision <= 0 {
+		return fmt.Errorf("%w: --created-precision must be positive", errUsage)
+	}
+	if l.periodReading != sandbox.PeriodView && l.periodReading != sandbox.PeriodCategory {
+		return fmt.Errorf("%w: --period-reading %q: want %s or %s", errUsage, l.periodReading, sandbox.PeriodView, sandbox.PeriodCategory)
+	}
+	cfg.CreatedPrecision, cfg.PeriodReading = l.createdPrecision, l.periodReading
+	return nil
 }
 
 func sandboxCmd() *subcommand {
@@ -37,6 +63,7 @@ effects, faults). It signs and verifies with fixed, published test keys
 			o.duration(&f.tick, "tick", 10*time.Second, "the living population's clock: disputes are created and change every tick (0: static)")
 			o.multi(&f.faults, "fault", "SPEC", "inject faults: provider[.endpoint]:key=value,... with keys error, throttle, timeout, applyThenFail, malformed, unavailable (rates 0..1), latency, rateLimit; e.g. alipay.acceptDispute:error=0.2,latency=150ms")
 			o.str(&f.webhook, "webhook-url", "URL", "http://127.0.0.1:8087", "where POST /_sandbox/notify delivers notifications by default (disputesync's --webhook-addr)")
+			f.list.register(o)
 			o.boolean(&f.keys, "print-test-keys", "print the published test keys and exit")
 			o.logFlags(c)
 		},
@@ -49,7 +76,11 @@ effects, faults). It signs and verifies with fixed, published test keys
 				return fmt.Errorf("%w: --tick and --disputes must not be negative", errUsage)
 			}
 			log := newLogger(c, e)
-			sb := sandbox.New(sandbox.Config{Disputes: f.disputes, Seed: int64(f.seed), Tick: f.tick, Logger: log})
+			cfg := sandbox.Config{Disputes: f.disputes, Seed: int64(f.seed), Tick: f.tick, Logger: log}
+			if err := f.list.apply(&cfg); err != nil {
+				return err
+			}
+			sb := sandbox.New(cfg)
 			if err := applyFaults(sb, f.faults); err != nil {
 				return err
 			}
