@@ -25,6 +25,7 @@ import (
 
 	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
+	"github.com/disputesync/disputesync/handlers/internal/params"
 	"github.com/disputesync/disputesync/metrics"
 )
 
@@ -151,25 +152,25 @@ func (c *Client) call(ctx context.Context, call *handlers.Call, operation, path 
 
 // commandDisputeID checks the command's disputeId, which every Alipay action
 // needs, and that params.disputeId, if given, repeats it.
-func commandDisputeID(cmd *handlers.Command, params *alipayclient.Object) (string, error) {
+func commandDisputeID(cmd *handlers.Command, fields *params.Object) (string, error) {
 	if cmd.DisputeID == "" {
-		return "", handlers.Invalid("disputeId", alipayclient.RuleRequired)
+		return "", handlers.Invalid("disputeId", params.RuleRequired)
 	}
 	if len([]rune(cmd.DisputeID)) > 64 {
 		return "", handlers.Invalid("disputeId", "must be at most 64 characters")
 	}
-	p, err := params.String("disputeId", false, 64)
+	p, err := fields.String("disputeId", false, 64)
 	if err != nil {
 		return "", err
 	}
 	if p != "" && p != cmd.DisputeID {
-		return "", handlers.Invalid(params.Field("disputeId"), "must equal the command's disputeId")
+		return "", handlers.Invalid(fields.Field("disputeId"), "must equal the command's disputeId")
 	}
 	return cmd.DisputeID, nil
 }
 
 func encode(v any) ([]byte, error) {
-	b, err := alipayclient.Encode(v)
+	b, err := params.Encode(v)
 	if err != nil {
 		return nil, handlers.Permanent(fmt.Errorf("alipay: encoding request: %w", err))
 	}

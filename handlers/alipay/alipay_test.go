@@ -311,7 +311,7 @@ func TestValidation(t *testing.T) {
 		{"accept without dispute id", "accept_dispute", handlers.Command{DisputeRequestID: "r"}, "disputeId: is required"},
 		{"accept dispute id too long", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: long}, "disputeId: must be at most 64 characters"},
 		{"accept params.disputeId differs", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeId":"E"}`)}, "params.disputeId: must equal the command's disputeId"},
-		{"accept params.disputeId not a string", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeId":12}`)}, "params.disputeId: must be a JSON string (every scalar is sent as a string)"},
+		{"accept params.disputeId not a string", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeId":12}`)}, "params.disputeId: must be a JSON string"},
 		{"accept params.disputeId empty", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeId":""}`)}, `params.disputeId: must not be "" (leave an optional field out, or null)`},
 		{"accept unknown field", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`{"disputeID":"D"}`)}, "params.disputeID: is not a field of acceptDispute"},
 		{"accept params not an object", "accept_dispute", handlers.Command{DisputeRequestID: "r", DisputeID: "D", Params: json.RawMessage(`["D"]`)}, "params: must be a JSON object"},

@@ -90,23 +90,23 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 	var err error
 	switch a.name {
 	case "abandon":
-		_, err = params.Decode(cmd.Params, "params")
+		_, err = params.Decode(cmd.Params, "params", "")
 	case "upload_document":
 		err = parseUpload(cmd.Params, req)
 	case "remove_document":
 		var p *params.Object
-		if p, err = params.Decode(cmd.Params, "params", "document_id"); err != nil {
+		if p, err = params.Decode(cmd.Params, "params", "", "document_id"); err != nil {
 			return nil, err
 		}
-		if req.body.DocumentID, err = p.Str("document_id", true); err == nil {
+		if req.body.DocumentID, err = p.String("document_id", true, 0); err == nil {
 			err = checkID(p.Field("document_id"), req.body.DocumentID, MaxDocumentIDChars)
 		}
 	case "submit_defense":
 		var p *params.Object
-		if p, err = params.Decode(cmd.Params, "params", "comment"); err != nil {
+		if p, err = params.Decode(cmd.Params, "params", "", "comment"); err != nil {
 			return nil, err
 		}
-		if req.body.Comment, err = p.Str("comment", true); err == nil {
+		if req.body.Comment, err = p.String("comment", true, 0); err == nil {
 			err = checkComment(p.Field("comment"), req.body.Comment)
 		}
 	}
@@ -117,12 +117,12 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 }
 
 func parseUpload(raw json.RawMessage, req *request) error {
-	p, err := params.Decode(raw, "params", "file_name", "content_type", "content", "contentRef")
+	p, err := params.Decode(raw, "params", "", "file_name", "content_type", "content", "contentRef")
 	if err != nil {
 		return err
 	}
 	b := &req.body
-	if b.FileName, err = p.Str("file_name", true); err != nil {
+	if b.FileName, err = p.String("file_name", true, 0); err != nil {
 		return err
 	}
 	if err := params.CheckText(p.Field("file_name"), b.FileName, MaxFileNameChars); err != nil {
@@ -131,7 +131,7 @@ func parseUpload(raw json.RawMessage, req *request) error {
 	if strings.ContainsAny(b.FileName, `/\`) || b.FileName == "." || b.FileName == ".." {
 		return handlers.Invalid(p.Field("file_name"), "must be a file name, not a path")
 	}
-	if b.ContentType, err = p.Str("content_type", true); err != nil {
+	if b.ContentType, err = p.String("content_type", true, 0); err != nil {
 		return err
 	}
 	if !slices.Contains(ContentTypes, b.ContentType) {

@@ -52,7 +52,7 @@ func TestValidation(t *testing.T) {
 		{"upload content_type upper case", "upload_document", command("r", "D1", `{"file_name":"a.pdf","content_type":"PDF","content":"QQ=="}`), "params.content_type: must be one of pdf, doc, docx, xls, xlsx, bmp, jpg, jpeg, png, gif"},
 		{"upload content_type number", "upload_document", command("r", "D1", `{"file_name":"a.pdf","content_type":1,"content":"QQ=="}`), "params.content_type: must be a JSON string"},
 		{"upload no content", "upload_document", command("r", "D1", `{`+up+`}`), "params.content: is required (or params.contentRef)"},
-		{"upload empty content", "upload_document", command("r", "D1", `{`+up+`,"content":""}`), "params.content: must not be empty"},
+		{"upload empty content", "upload_document", command("r", "D1", `{`+up+`,"content":""}`), "params.content: must not be \"\" (leave an optional field out, or null)"},
 		{"upload content and ref", "upload_document", command("r", "D1", `{`+up+`,"content":"QQ==","contentRef":{"name":"x"}}`), "params.content: must not be given together with params.contentRef"},
 		{"upload bad base64", "upload_document", command("r", "D1", `{`+up+`,"content":"QQ="}`), "params.content: must be standard base64"},
 		{"upload content too long", "upload_document", command("r", "D1", `{`+up+`,"content":"`+strings.Repeat("QUFB", MaxContentChars/4+1)+`"}`), "params.content: must be at most 2048000 base64 characters (has 2048004)"},

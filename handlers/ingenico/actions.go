@@ -72,17 +72,17 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 		return nil, err
 	}
 	if a.op != opUpload {
-		if _, err := params.Decode(cmd.Params, "params"); err != nil {
+		if _, err := params.Decode(cmd.Params, "params", ""); err != nil {
 			return nil, err
 		}
 		return &request{}, nil
 	}
-	p, err := params.Decode(cmd.Params, "params", "fileName", "fileType", "content", "contentRef")
+	p, err := params.Decode(cmd.Params, "params", "", "fileName", "fileType", "content", "contentRef")
 	if err != nil {
 		return nil, err
 	}
 	f := &upload{}
-	if f.FileName, err = p.Str("fileName", true); err != nil {
+	if f.FileName, err = p.String("fileName", true, 0); err != nil {
 		return nil, err
 	}
 	if err := params.CheckText(p.Field("fileName"), f.FileName, MaxFileNameChars); err != nil {
@@ -91,7 +91,7 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 	if strings.ContainsAny(f.FileName, `/\`) || f.FileName == "." || f.FileName == ".." {
 		return nil, handlers.Invalid(p.Field("fileName"), "must be a file name, not a path")
 	}
-	if f.FileType, err = p.Str("fileType", true); err != nil {
+	if f.FileType, err = p.String("fileType", true, 0); err != nil {
 		return nil, err
 	}
 	if err := checkFileType(p.Field("fileType"), f.FileType); err != nil {

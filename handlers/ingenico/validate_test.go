@@ -45,7 +45,7 @@ func TestValidation(t *testing.T) {
 		{"params a string", "cancel_dispute", command("1", `"x"`), "params: must be a JSON object"},
 		{"upload without params", "upload_file", command("1", ""), "params.fileName: is required"},
 		{"upload unknown field", "upload_file", command("1", `{`+pdf+`,"content":"QQ==","fileSize":"2"}`), "params.fileSize: is not a known field"},
-		{"fileName empty", "upload_file", command("1", `{"fileName":"","fileType":"application/pdf","content":"QQ=="}`), "params.fileName: must not be empty"},
+		{"fileName empty", "upload_file", command("1", `{"fileName":"","fileType":"application/pdf","content":"QQ=="}`), "params.fileName: must not be \"\" (leave an optional field out, or null)"},
 		{"fileName a number", "upload_file", command("1", `{"fileName":12,"fileType":"application/pdf","content":"QQ=="}`), "params.fileName: must be a JSON string"},
 		{"fileName a path", "upload_file", command("1", `{"fileName":"../a.pdf","fileType":"application/pdf","content":"QQ=="}`), "params.fileName: must be a file name, not a path"},
 		{"fileName too long", "upload_file", command("1", `{"fileName":"`+strings.Repeat("n", 256)+`","fileType":"application/pdf","content":"QQ=="}`), "params.fileName: must be at most 255 characters (has 256)"},

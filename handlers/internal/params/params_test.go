@@ -23,18 +23,18 @@ func TestDecodeAndStr(t *testing.T) {
 		{"absent", ``, "", ""},
 		{"null", `null`, "", ""},
 		{"not an object", `[1]`, "params: must be a JSON object", ""},
-		{"unknown fields, first in order", `{"zz":1,"aa":2}`, "params.aa: is not a known field", ""},
+		{"unknown fields, first in order", `{"zz":1,"aa":2}`, "params.zz: is not a known field", ""},
 		{"string", `{"name":"x"}`, "", "x"},
 		{"null member", `{"name":null}`, "", ""},
-		{"empty string", `{"name":""}`, "params.name: must not be empty", ""},
+		{"empty string", `{"name":""}`, `params.name: must not be "" (leave an optional field out, or null)`, ""},
 		{"number", `{"name":1}`, "params.name: must be a JSON string", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := Decode(json.RawMessage(tc.raw), "params", "name")
+			o, err := Decode(json.RawMessage(tc.raw), "params", "", "name")
 			var got string
 			if err == nil {
-				got, err = o.Str("name", false)
+				got, err = o.String("name", false, 0)
 			}
 			if msg := errString(err); msg != tc.wantErr {
 				t.Fatalf("error %q, want %q", msg, tc.wantErr)
@@ -44,8 +44,8 @@ func TestDecodeAndStr(t *testing.T) {
 			}
 		})
 	}
-	o, _ := Decode(nil, "params", "name")
-	if _, err := o.Str("name", true); errString(err) != "params.name: is required" {
+	o, _ := Decode(nil, "params", "", "name")
+	if _, err := o.String("name", true, 0); errString(err) != "params.name: is required" {
 		t.Fatalf("required: %v", err)
 	}
 }
@@ -125,7 +125,7 @@ func TestAttachmentLoad(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := Decode(json.RawMessage(tc.params), "params", "content", "contentRef")
+			p, err := Decode(json.RawMessage(tc.params), "params", "", "content", "contentRef")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestParseAttachmentRejects(t *testing.T) {
 		{`{"contentRef":{"name":"a","other":1}}`, "params.contentRef.other: is not a known field"},
 	}
 	for _, tc := range tests {
-		p, err := Decode(json.RawMessage(tc.params), "params", "content", "contentRef")
+		p, err := Decode(json.RawMessage(tc.params), "params", "", "content", "contentRef")
 		if err == nil {
 			_, err = ParseAttachment(p)
 		}
@@ -176,4 +176,37 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func TestParseObjectStrictness(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		raw, want string
+	}{
+		{`{"a":"1","a":"2"}`, "params.a: appears twice"},
+		{`{"a":"1","b":"2"}`, "params.b: is not a field of X"},
+		{`{"a":"1"} {}`, "params: has data after the object"},
+		{`["a"]`, "params: must be a JSON object"},
+		{`"a"`, "params: must be a JSON object"},
+		{`{"a":}`, "params.a: is not valid JSON"},
+	}
+	for _, tc := range cases {
+		_, err := ParseParams("X", []byte(tc.raw), "a")
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %q", tc.raw, err, tc.want)
+		}
+	}
+	for _, ok := range []string{``, `null`, ` {} `, `{"a":null}`} {
+		if _, err := ParseParams("X", []byte(ok), "a"); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
+func TestEncodeKeepsUTF8AndHTMLCharacters(t *testing.T) {
+	t.Parallel()
+	b, err := Encode(map[string]string{"r": "<ü&退>"})
+	if err != nil || string(b) != `{"r":"<ü&退>"}` {
+		t.Fatalf("%s %v", b, err)
+	}
 }
