@@ -124,6 +124,16 @@ func knownFormat(f string) bool {
 	return false
 }
 
+// PlaceEvidence implements handlers.EvidencePlacer: the reference goes in
+// disputeEvidenceRef, and the file's extension, upper case, is the
+// disputeEvidenceFormat unless params gives one.
+func (*supplyDefense) PlaceEvidence(p map[string]any, ref handlers.ContentRef, fileName string) {
+	p["disputeEvidenceRef"] = ref
+	if ext := params.Ext(fileName); ext != "" {
+		params.SetDefault(p, "disputeEvidenceFormat", strings.ToUpper(ext))
+	}
+}
+
 func (h *supplyDefense) Validate(cmd *handlers.Command) error {
 	_, err := parseSupply(cmd)
 	return err

@@ -30,7 +30,7 @@ import (
 )
 
 // Provider is the provider name in subjects and metrics.
-const Provider = "alipay"
+const Provider = handlers.ProviderAlipay
 
 // Gateway paths (docs/contract.md section 5).
 const (
@@ -112,15 +112,15 @@ func New(cfg Config) (*Client, error) {
 
 // Register adds accept_dispute and supply_defense_document to mux.
 func (c *Client) Register(mux *handlers.Mux) {
-	mux.Register(Provider, "accept_dispute", &acceptDispute{c: c})
-	mux.Register(Provider, "supply_defense_document", &supplyDefense{c: c})
+	mux.Register(Provider, handlers.ActionAcceptDispute, &acceptDispute{c: c})
+	mux.Register(Provider, handlers.ActionSupplyDefenseDocument, &supplyDefense{c: c})
 }
 
 // Validators registers handlers that only validate (for the CLI's local
 // checks); their Apply returns a permanent error.
 func Validators(mux *handlers.Mux) {
-	mux.Register(Provider, "accept_dispute", &acceptDispute{})
-	mux.Register(Provider, "supply_defense_document", &supplyDefense{})
+	mux.Register(Provider, handlers.ActionAcceptDispute, &acceptDispute{})
+	mux.Register(Provider, handlers.ActionSupplyDefenseDocument, &supplyDefense{})
 }
 
 var errValidateOnly = handlers.Permanent(errors.New("alipay: handler registered for validation only: no provider client configured"))

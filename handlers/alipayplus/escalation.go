@@ -253,6 +253,16 @@ type initiateEscalation struct {
 	special []string
 }
 
+// PlaceEvidence implements handlers.EvidencePlacer: the file becomes one
+// more supportingDocumentation attachment, named after the file, its
+// contentType the file's extension.
+func (*initiateEscalation) PlaceEvidence(p map[string]any, ref handlers.ContentRef, fileName string) {
+	docs, _ := p["supportingDocumentation"].([]any)
+	p["supportingDocumentation"] = append(docs, map[string]any{
+		"attachmentType": "SUPPORTING_DOCUMENTATION", "attachmentName": fileName, "contentType": params.Ext(fileName), "contentRef": ref,
+	})
+}
+
 func (h *initiateEscalation) Validate(cmd *handlers.Command) error {
 	_, err := parseEscalation(cmd, h.special)
 	return err

@@ -47,11 +47,32 @@ type action struct {
 
 func newActions(c *Client) []*action {
 	return []*action{
-		{name: "abandon", path: pathAbandon, proof: MsgDisputeAlreadyClosed, c: c},
-		{name: "upload_document", path: pathUpload, c: c},
-		{name: "remove_document", path: pathRemove, proof: MsgDocumentNotFound, c: c},
-		{name: "submit_defense", path: pathDefend, proof: MsgDisputeAlreadyDefended, c: c},
+		{name: handlers.ActionAbandon, path: pathAbandon, proof: MsgDisputeAlreadyClosed, c: c},
+		{name: handlers.ActionUploadDocument, path: pathUpload, c: c},
+		{name: handlers.ActionRemoveDocument, path: pathRemove, proof: MsgDocumentNotFound, c: c},
+		{name: handlers.ActionSubmitDefense, path: pathDefend, proof: MsgDisputeAlreadyDefended, c: c},
 	}
+}
+
+// handler is the Handler registered for a: upload_document also places
+// evidence for the CLI's --attach.
+func (a *action) handler() handlers.Handler {
+	if a.name == handlers.ActionUploadDocument {
+		return uploadDocument{a}
+	}
+	return a
+}
+
+// uploadDocument is the upload_document action.
+type uploadDocument struct{ *action }
+
+// PlaceEvidence implements handlers.EvidencePlacer: the reference stands in
+// for content; file_name and content_type (the file's extension) are filled
+// in unless params gives them.
+func (uploadDocument) PlaceEvidence(p map[string]any, ref handlers.ContentRef, fileName string) {
+	p["contentRef"] = ref
+	params.SetDefault(p, "file_name", fileName)
+	params.SetDefault(p, "content_type", params.Ext(fileName))
 }
 
 // body is every request body; empty fields are left out.
@@ -89,11 +110,11 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 	req := &request{body: body{DisputesID: cmd.DisputeID}}
 	var err error
 	switch a.name {
-	case "abandon":
+	case handlers.ActionAbandon:
 		_, err = params.Decode(cmd.Params, "params", "")
-	case "upload_document":
+	case handlers.ActionUploadDocument:
 		err = parseUpload(cmd.Params, req)
-	case "remove_document":
+	case handlers.ActionRemoveDocument:
 		var p *params.Object
 		if p, err = params.Decode(cmd.Params, "params", "", "document_id"); err != nil {
 			return nil, err
@@ -101,7 +122,7 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 		if req.body.DocumentID, err = p.String("document_id", true, 0); err == nil {
 			err = checkID(p.Field("document_id"), req.body.DocumentID, MaxDocumentIDChars)
 		}
-	case "submit_defense":
+	case handlers.ActionSubmitDefense:
 		var p *params.Object
 		if p, err = params.Decode(cmd.Params, "params", "", "comment"); err != nil {
 			return nil, err
@@ -203,7 +224,7 @@ func (a *action) Apply(ctx context.Context, call *handlers.Call) (*handlers.Resp
 		}
 		return nil, fmt.Errorf("disputeapi %s: %w", a.name, out.err)
 	}
-	if a.name == "upload_document" {
+	if a.name == handlers.ActionUploadDocument {
 		var data struct {
 			DocumentID string `json:"document_id"`
 		}

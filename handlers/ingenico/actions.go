@@ -36,10 +36,46 @@ type action struct {
 
 func newActions(c *Client) []*action {
 	return []*action{
-		{name: "upload_file", op: opUpload, c: c},
-		{name: "submit_dispute", op: opSubmit, c: c},
-		{name: "cancel_dispute", op: opCancel, c: c},
+		{name: handlers.ActionUploadFile, op: opUpload, c: c},
+		{name: handlers.ActionSubmitDispute, op: opSubmit, c: c},
+		{name: handlers.ActionCancelDispute, op: opCancel, c: c},
 	}
+}
+
+// handler is the Handler registered for a: upload_file also places
+// evidence for the CLI's --attach.
+func (a *action) handler() handlers.Handler {
+	if a.name == handlers.ActionUploadFile {
+		return uploadFile{a}
+	}
+	return a
+}
+
+// uploadFile is the upload_file action.
+type uploadFile struct{ *action }
+
+// PlaceEvidence implements handlers.EvidencePlacer: the reference stands in
+// for content; fileName and fileType (the MIME type of the extension) are
+// filled in unless params gives them.
+func (uploadFile) PlaceEvidence(p map[string]any, ref handlers.ContentRef, fileName string) {
+	p["contentRef"] = ref
+	params.SetDefault(p, "fileName", fileName)
+	params.SetDefault(p, "fileType", mimeType(params.Ext(fileName)))
+}
+
+// mimeType is the MIME type of the file extensions disputes carry.
+func mimeType(ext string) string {
+	switch ext {
+	case "pdf":
+		return "application/pdf"
+	case "jpg", "jpeg":
+		return "image/jpeg"
+	case "png":
+		return "image/png"
+	case "gif":
+		return "image/gif"
+	}
+	return "application/octet-stream"
 }
 
 // upload is the body of a file upload.

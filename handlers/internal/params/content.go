@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -191,4 +192,17 @@ func (a *Attachment) read(ctx context.Context, ev handlers.Evidence) ([]byte, er
 		return nil, handlers.Permanent(handlers.Invalid(a.field, "evidence object %q is empty", a.ref.Name))
 	}
 	return data, nil
+}
+
+// SetDefault sets params[key] to v unless params already has key: evidence
+// placement fills in what the caller left out, never overrides it.
+func SetDefault(params map[string]any, key string, v any) {
+	if _, ok := params[key]; !ok {
+		params[key] = v
+	}
+}
+
+// Ext is a file name's extension, lower case and without the dot.
+func Ext(fileName string) string {
+	return strings.ToLower(strings.TrimPrefix(path.Ext(fileName), "."))
 }
