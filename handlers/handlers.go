@@ -101,6 +101,25 @@ type EvidencePlacer interface {
 	PlaceEvidence(params map[string]any, ref ContentRef, fileName string)
 }
 
+// WithEvidence returns h as an EvidencePlacer that places evidence with
+// place, for a provider whose actions share one Handler type; with a nil
+// place it returns h.
+func WithEvidence(h Handler, place func(params map[string]any, ref ContentRef, fileName string)) Handler {
+	if place == nil {
+		return h
+	}
+	return placing{h, place}
+}
+
+type placing struct {
+	Handler
+	place func(map[string]any, ContentRef, string)
+}
+
+func (p placing) PlaceEvidence(params map[string]any, ref ContentRef, fileName string) {
+	p.place(params, ref, fileName)
+}
+
 // ContentRef names an object in the evidence bucket, as a command carries it
 // ("contentRef": {"name", "digest", "size"}).
 type ContentRef struct {

@@ -43,33 +43,24 @@ type action struct {
 	path  string
 	proof string // the "400" msg that proves an earlier attempt landed; "" if none
 	c     *Client
+	// place puts an --attach evidence reference in params; nil for an
+	// action without an attachment.
+	place func(map[string]any, handlers.ContentRef, string)
 }
 
 func newActions(c *Client) []*action {
 	return []*action{
 		{name: handlers.ActionAbandon, path: pathAbandon, proof: MsgDisputeAlreadyClosed, c: c},
-		{name: handlers.ActionUploadDocument, path: pathUpload, c: c},
+		{name: handlers.ActionUploadDocument, path: pathUpload, place: placeUpload, c: c},
 		{name: handlers.ActionRemoveDocument, path: pathRemove, proof: MsgDocumentNotFound, c: c},
 		{name: handlers.ActionSubmitDefense, path: pathDefend, proof: MsgDisputeAlreadyDefended, c: c},
 	}
 }
 
-// handler is the Handler registered for a: upload_document also places
-// evidence for the CLI's --attach.
-func (a *action) handler() handlers.Handler {
-	if a.name == handlers.ActionUploadDocument {
-		return uploadDocument{a}
-	}
-	return a
-}
-
-// uploadDocument is the upload_document action.
-type uploadDocument struct{ *action }
-
-// PlaceEvidence implements handlers.EvidencePlacer: the reference stands in
+// placeUpload is the upload's evidence placement: the reference stands in
 // for content; file_name and content_type (the file's extension) are filled
 // in unless params gives them.
-func (uploadDocument) PlaceEvidence(p map[string]any, ref handlers.ContentRef, fileName string) {
+func placeUpload(p map[string]any, ref handlers.ContentRef, fileName string) {
 	p["contentRef"] = ref
 	params.SetDefault(p, "file_name", fileName)
 	params.SetDefault(p, "content_type", params.Ext(fileName))

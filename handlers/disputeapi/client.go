@@ -87,7 +87,7 @@ func New(cfg Config) (*Client, error) {
 // Register adds the client's handlers to mux.
 func (c *Client) Register(mux *handlers.Mux) {
 	for _, a := range newActions(c) {
-		mux.Register(Provider, a.name, a.handler())
+		mux.Register(Provider, a.name, handlers.WithEvidence(a, a.place))
 	}
 }
 
@@ -95,7 +95,7 @@ func (c *Client) Register(mux *handlers.Mux) {
 // for the CLI; their Apply returns ErrValidateOnly.
 func Validators(mux *handlers.Mux) {
 	for _, a := range newActions(nil) {
-		mux.Register(Provider, a.name, a.handler())
+		mux.Register(Provider, a.name, handlers.WithEvidence(a, a.place))
 	}
 }
 

@@ -32,32 +32,23 @@ type action struct {
 	name string
 	op   string
 	c    *Client // nil for the validation-only handlers
+	// place puts an --attach evidence reference in params; nil for an
+	// action without an attachment.
+	place func(map[string]any, handlers.ContentRef, string)
 }
 
 func newActions(c *Client) []*action {
 	return []*action{
-		{name: handlers.ActionUploadFile, op: opUpload, c: c},
+		{name: handlers.ActionUploadFile, op: opUpload, place: placeUpload, c: c},
 		{name: handlers.ActionSubmitDispute, op: opSubmit, c: c},
 		{name: handlers.ActionCancelDispute, op: opCancel, c: c},
 	}
 }
 
-// handler is the Handler registered for a: upload_file also places
-// evidence for the CLI's --attach.
-func (a *action) handler() handlers.Handler {
-	if a.name == handlers.ActionUploadFile {
-		return uploadFile{a}
-	}
-	return a
-}
-
-// uploadFile is the upload_file action.
-type uploadFile struct{ *action }
-
-// PlaceEvidence implements handlers.EvidencePlacer: the reference stands in
+// placeUpload is the upload's evidence placement: the reference stands in
 // for content; fileName and fileType (the MIME type of the extension) are
 // filled in unless params gives them.
-func (uploadFile) PlaceEvidence(p map[string]any, ref handlers.ContentRef, fileName string) {
+func placeUpload(p map[string]any, ref handlers.ContentRef, fileName string) {
 	p["contentRef"] = ref
 	params.SetDefault(p, "fileName", fileName)
 	params.SetDefault(p, "fileType", mimeType(params.Ext(fileName)))
