@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/handlerstest"
 	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 )
 
@@ -278,22 +278,5 @@ func command(disputeID, params string) *handlers.Command {
 	return cmd
 }
 
-// kind names the outcome class an Apply error stands for (handlers/doc.go).
-func kind(err error) string {
-	var inv *handlers.InvalidError
-	var rule *handlers.RuleError
-	switch {
-	case err == nil:
-		return "succeeded"
-	case errors.As(err, &inv):
-		return "invalid"
-	case errors.As(err, &rule):
-		return "rule"
-	case handlers.IsPermanent(err):
-		return "permanent"
-	}
-	if _, ok := handlers.RetryDelay(err); ok {
-		return "retry_after"
-	}
-	return "retryable"
-}
+// kind names the outcome class an Apply error stands for.
+var kind = handlerstest.Kind
