@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/handlerstest"
 	"github.com/disputesync/disputesync/handlers/internal/testsupport"
 )
 
@@ -219,19 +219,5 @@ func command(reqID, disputeID, params string) *handlers.Command {
 	return cmd
 }
 
-// kind names the outcome class an Apply error stands for (handlers/doc.go).
-func kind(err error) string {
-	var inv *handlers.InvalidError
-	switch {
-	case err == nil:
-		return "succeeded"
-	case errors.As(err, &inv):
-		return "invalid"
-	case handlers.IsPermanent(err):
-		return "permanent"
-	}
-	if _, ok := handlers.RetryDelay(err); ok {
-		return "retry_after"
-	}
-	return "retryable"
-}
+// kind names the outcome class an Apply error stands for.
+var kind = handlerstest.Kind

@@ -108,10 +108,11 @@ type Answer struct {
 	Status       int
 	Header       map[string]string
 	Body         string
-	// Kind is the outcome (see Kind), Code the code it carries and Delay
-	// the retry delay of a "retry_after" outcome.
-	Kind, Code string
-	Delay      time.Duration
+	// Kind is the outcome (see Kind), Code the code it carries, Message
+	// (if set) the provider's message and Delay the retry delay of a
+	// "retry_after" outcome.
+	Kind, Code, Message string
+	Delay               time.Duration
 }
 
 // Recovery is an action whose effect the sandbox applies and then fails.
@@ -225,12 +226,22 @@ func testClassification(t *testing.T, p Provider) {
 			if got := Kind(err); got != tc.Kind {
 				t.Fatalf("outcome = %s (%v), want %s", got, err, tc.Kind)
 			}
-			code := handlers.Code(err)
+			code, msg := handlers.Code(err), ""
+			var pe *handlers.ProviderError
+			if errors.As(err, &pe) {
+				msg = pe.Message
+			}
 			if err == nil {
-				code = resp.Code
+				code, msg = resp.Code, resp.Message
+				if string(resp.Body) != tc.Body {
+					t.Errorf("body = %s, want the whole answer %s", resp.Body, tc.Body)
+				}
 			}
 			if code != tc.Code {
 				t.Errorf("code = %q, want %q", code, tc.Code)
+			}
+			if tc.Message != "" && msg != tc.Message {
+				t.Errorf("message = %q, want %q", msg, tc.Message)
 			}
 			if d, _ := handlers.RetryDelay(err); d != tc.Delay {
 				t.Errorf("retry delay = %v, want %v", d, tc.Delay)
