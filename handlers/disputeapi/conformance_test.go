@@ -1,7 +1,6 @@
 package disputeapi
 
 import (
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -120,12 +119,10 @@ func TestConformance(t *testing.T) {
 func startSandbox(params map[string]string) func(t *testing.T) *handlerstest.Sandbox {
 	return func(t *testing.T) *handlerstest.Sandbox {
 		sb := sandbox.New(sandbox.Config{Disputes: 20})
-		srv := httptest.NewServer(sb)
-		t.Cleanup(srv.Close)
 		var mu sync.Mutex
 		ids := sb.SampleIDs().DisputeAPI
 		return &handlerstest.Sandbox{
-			URL: srv.URL,
+			URL: handlerstest.Serve(t, sb),
 			Command: func(t *testing.T, action, requestID string) *handlers.Command {
 				mu.Lock()
 				defer mu.Unlock()
@@ -136,12 +133,12 @@ func startSandbox(params map[string]string) func(t *testing.T) *handlerstest.San
 				ids = ids[1:]
 				return command(requestID, id, params[action])
 			},
-			Stored: func(t *testing.T, cmd *handlers.Command) string {
+			Stored: func(t *testing.T, cmd *handlers.Command) handlerstest.Stored {
 				for _, e := range sb.EffectsFor(sandbox.ProviderDisputeAPI, cmd.DisputeRequestID, cmd.DisputeID) {
-					return e.Detail["sha256"]
+					return handlerstest.Stored{SHA256: e.Detail["sha256"]}
 				}
 				t.Fatal("the sandbox recorded no upload")
-				return ""
+				return handlerstest.Stored{}
 			},
 		}
 	}

@@ -1,7 +1,6 @@
 package ingenico
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -123,10 +122,8 @@ func TestConformance(t *testing.T) {
 // startSandbox starts the sandbox with its published test keys.
 func startSandbox(t *testing.T) *handlerstest.Sandbox {
 	sb := sandbox.New(sandbox.Config{Disputes: -1})
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
 	return &handlerstest.Sandbox{
-		URL: srv.URL,
+		URL: handlerstest.Serve(t, sb),
 		Command: func(t *testing.T, action, requestID string) *handlers.Command {
 			d := sb.CreateIngenicoDispute(sandbox.IngenicoDispute{})
 			cmd := &handlers.Command{DisputeRequestID: requestID, DisputeID: d.ID}
@@ -135,12 +132,12 @@ func startSandbox(t *testing.T) *handlerstest.Sandbox {
 			}
 			return cmd
 		},
-		Stored: func(t *testing.T, cmd *handlers.Command) string {
+		Stored: func(t *testing.T, cmd *handlers.Command) handlerstest.Stored {
 			d, _ := sb.IngenicoDisputeByID(cmd.DisputeID)
 			if len(d.Files) != 1 {
 				t.Fatalf("the sandbox holds %d files, want 1", len(d.Files))
 			}
-			return d.Files[0].SHA256
+			return handlerstest.Stored{Size: d.Files[0].FileSize, SHA256: d.Files[0].SHA256}
 		},
 	}
 }
