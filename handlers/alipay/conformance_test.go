@@ -1,11 +1,10 @@
 package alipay_test
 
 import (
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/handlers/alipay"
 	"github.com/disputesync/disputesync/handlers/handlerstest"
-	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
 	"github.com/disputesync/disputesync/handlers/internal/alipayclient/alipayfake"
 	"github.com/disputesync/disputesync/sandbox"
 )
@@ -21,33 +19,29 @@ import (
 // resultCodes maps every result code of acceptDispute (and the ones the
 // classification table adds) to its outcome; each row runs for both
 // actions.
-var resultCodes = []struct {
-	code, status string
-	recover      bool
-	kind         string
-}{
-	{"SUCCESS", "S", false, "succeeded"},
-	{"PARAM_ILLEGAL", "F", false, "permanent"},
-	{"REPEAT_REQUEST", "F", false, "permanent"},
-	{"REPEAT_REQUEST", "F", true, "succeeded"},
-	{"TIME_EXCEEDS_LIMIT", "F", false, "permanent"},
-	{"TIME_EXCEEDS_LIMIT", "F", true, "permanent"},
-	{"UNKNOWN_EXCEPTION", "U", false, "retryable"},
-	{"UNKNOWN_EXCEPTION", "U", true, "retryable"},
-	{"REQUEST_TRAFFIC_EXCEED_LIMIT", "U", false, "retry_after"},
-	{"DEFENSE_EXCEED_LIMIT", "F", false, "permanent"},
-	{"NOT_ALLOW_IN_CURRENT_STATUS", "F", false, "permanent"},
-	{"ACCESS_DENIED", "F", false, "permanent"},
-	{"INVALID_CLIENT", "F", false, "permanent"},
-	{"INVALID_SIGNATURE", "F", false, "permanent"},
-	{"KEY_NOT_FOUND", "F", false, "permanent"},
-	{"INVALID_API", "F", false, "permanent"},
-	{"NO_INTERFACE_DEF", "F", false, "permanent"},
-	{"MEDIA_TYPE_NOT_ACCEPTABLE", "F", false, "permanent"},
-	{"METHOD_NOT_SUPPORTED", "F", false, "permanent"},
-	{"PROCESS_FAIL", "F", false, "permanent"},
-	{"SOME_NEW_F_CODE", "F", false, "permanent"},
-	{"SOME_NEW_U_CODE", "U", false, "retryable"},
+var resultCodes = []alipayfake.Code{
+	{Code: "SUCCESS", Status: "S", Kind: "succeeded"},
+	{Code: "PARAM_ILLEGAL", Status: "F", Kind: "permanent"},
+	{Code: "REPEAT_REQUEST", Status: "F", Kind: "permanent"},
+	{Code: "REPEAT_REQUEST", Status: "F", Kind: "succeeded", Recover: true},
+	{Code: "TIME_EXCEEDS_LIMIT", Status: "F", Kind: "permanent"},
+	{Code: "TIME_EXCEEDS_LIMIT", Status: "F", Kind: "permanent", Recover: true},
+	{Code: "UNKNOWN_EXCEPTION", Status: "U", Kind: "retryable"},
+	{Code: "UNKNOWN_EXCEPTION", Status: "U", Kind: "retryable", Recover: true},
+	{Code: "REQUEST_TRAFFIC_EXCEED_LIMIT", Status: "U", Kind: "retry_after"},
+	{Code: "DEFENSE_EXCEED_LIMIT", Status: "F", Kind: "permanent"},
+	{Code: "NOT_ALLOW_IN_CURRENT_STATUS", Status: "F", Kind: "permanent"},
+	{Code: "ACCESS_DENIED", Status: "F", Kind: "permanent"},
+	{Code: "INVALID_CLIENT", Status: "F", Kind: "permanent"},
+	{Code: "INVALID_SIGNATURE", Status: "F", Kind: "permanent"},
+	{Code: "KEY_NOT_FOUND", Status: "F", Kind: "permanent"},
+	{Code: "INVALID_API", Status: "F", Kind: "permanent"},
+	{Code: "NO_INTERFACE_DEF", Status: "F", Kind: "permanent"},
+	{Code: "MEDIA_TYPE_NOT_ACCEPTABLE", Status: "F", Kind: "permanent"},
+	{Code: "METHOD_NOT_SUPPORTED", Status: "F", Kind: "permanent"},
+	{Code: "PROCESS_FAIL", Status: "F", Kind: "permanent"},
+	{Code: "SOME_NEW_F_CODE", Status: "F", Kind: "permanent"},
+	{Code: "SOME_NEW_U_CODE", Status: "U", Kind: "retryable"},
 }
 
 // TestConformance runs the providers' conformance suite against the
@@ -57,7 +51,7 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	covered := map[string]bool{}
 	for _, tc := range resultCodes {
-		covered[tc.code] = true
+		covered[tc.Code] = true
 	}
 	for code := range alipay.Codes {
 		if !covered[code] {
@@ -74,26 +68,6 @@ func TestConformance(t *testing.T) {
 			return &handlers.Command{DisputeRequestID: "ops-2", DisputeID: disputeID,
 				Params: json.RawMessage(`{"disputeEvidence":"` + evidenceB64 + `","disputeEvidenceFormat":"PDF"}`)}
 		},
-	}
-	var answers []handlerstest.Answer
-	for _, tc := range resultCodes {
-		for _, action := range handlers.Actions(alipay.Provider) {
-			a := handlerstest.Answer{
-				Name:   fmt.Sprintf("%s/%s/recover=%v", action, tc.code, tc.recover),
-				Action: action, Status: http.StatusOK, Kind: tc.kind, Code: tc.code, Recover: tc.recover,
-				Body: fmt.Sprintf(`{"result":{"resultCode":%q,"resultStatus":%q,"resultMessage":"msg %s"},"disputeId":%q,"disputeResolutionTime":"2024-01-01T18:25:00+00:00"}`,
-					tc.code, tc.status, tc.code, disputeID),
-			}
-			switch {
-			case tc.code == "REPEAT_REQUEST" && tc.recover:
-				a.Message = alipayclient.MessageAlreadyApplied
-			case tc.kind == "permanent":
-				a.Message = "msg " + tc.code
-			case tc.kind == "retry_after":
-				a.Delay = alipayclient.ThrottleDelay
-			}
-			answers = append(answers, a)
-		}
 	}
 	long := strings.Repeat("x", 65)
 	handlerstest.Run(t, handlerstest.Provider{
@@ -120,19 +94,10 @@ func TestConformance(t *testing.T) {
 			}
 		},
 		New: func(t *testing.T, baseURL string, ev handlers.Evidence, wrongKey bool) *handlers.Mux {
-			key := keys.MerchantKey
-			if wrongKey {
-				key = alipayfake.AlipayPlusKeys(t).MerchantKey
-			}
-			c, err := alipay.New(alipay.Config{BaseURL: baseURL, ClientID: keys.ClientID, PrivateKey: key,
-				ProviderPublicKey: keys.ProviderPub, Timeout: 5 * time.Second, Evidence: ev,
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			mux := handlers.NewMux()
-			c.Register(mux)
-			return mux
+			return alipayfake.Mux(t, keys, alipayfake.AlipayPlusKeys(t), wrongKey, func(key *rsa.PrivateKey, log *slog.Logger) (alipayfake.Registrar, error) {
+				return alipay.New(alipay.Config{BaseURL: baseURL, ClientID: keys.ClientID, PrivateKey: key,
+					ProviderPublicKey: keys.ProviderPub, Timeout: 5 * time.Second, Evidence: ev, Logger: log})
+			})
 		},
 		Validators: alipay.Validators,
 		Invalid: []handlerstest.Invalid{
@@ -162,10 +127,9 @@ func TestConformance(t *testing.T) {
 			{Action: handlers.ActionAcceptDispute, Cmd: commands[handlers.ActionAcceptDispute]()},
 			{Action: handlers.ActionSupplyDefenseDocument, Cmd: commands[handlers.ActionSupplyDefenseDocument]()},
 		},
-		Answers: answers,
-		Respond: func(w http.ResponseWriter, r *http.Request, a handlerstest.Answer) {
-			alipayfake.WriteSigned(w, r, keys, a.Status, []byte(a.Body))
-		},
+		Answers: alipayfake.Answers(handlers.Actions(alipay.Provider), resultCodes,
+			`,"disputeId":"`+disputeID+`","disputeResolutionTime":"2024-01-01T18:25:00+00:00"`),
+		Respond:       alipayfake.Responder(keys),
 		AnswerCommand: func(action string) *handlers.Command { return commands[action]() },
 		Signed:        handlers.ActionAcceptDispute,
 		WrongKeyCode:  "INVALID_SIGNATURE",

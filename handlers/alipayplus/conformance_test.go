@@ -1,14 +1,12 @@
 package alipayplus_test
 
 import (
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,38 +14,34 @@ import (
 	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/handlers/alipayplus"
 	"github.com/disputesync/disputesync/handlers/handlerstest"
-	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
 	"github.com/disputesync/disputesync/handlers/internal/alipayclient/alipayfake"
 	"github.com/disputesync/disputesync/sandbox"
 )
 
 // resultCodes maps every result code of initiateEscalation to its outcome.
-var resultCodes = []struct {
-	code, status string
-	kind         string
-}{
-	{"SUCCESS", "S", "succeeded"},
-	{"ACCESS_DENIED", "F", "permanent"},
-	{"CURRENCY_NOT_SUPPORT", "F", "permanent"},
-	{"ESCALATION_AMOUNT_EXCEED_LIMIT", "F", "permanent"},
-	{"EXCEEDS_ESCALATION_REQUEST_LIMIT", "F", "permanent"},
-	{"INVALID_CLIENT", "F", "permanent"},
-	{"INVALID_SIGNATURE", "F", "permanent"},
-	{"KEY_NOT_FOUND", "F", "permanent"},
-	{"MEDIA_TYPE_NOT_ACCEPTABLE", "F", "permanent"},
-	{"METHOD_NOT_SUPPORTED", "F", "permanent"},
-	{"NO_INTERFACE_DEF", "F", "permanent"},
-	{"ORDER_NOT_EXIST", "F", "permanent"},
-	{"PARAM_ILLEGAL", "F", "permanent"},
-	{"PROCESS_FAIL", "F", "permanent"},
-	{"SPECIAL_MERCHANT_REQUIRES_MERCHANT_DISPUTE_ID", "F", "permanent"},
-	{"SPECIAL_MERCHANT_REQUIRES_MERCHANT_CUSTOMER_ID", "F", "permanent"},
-	{"SPECIAL_MERCHANT_REQUIRES_MERCHANT_NOT_REFUND_RECORD", "F", "permanent"},
-	{"REPEAT_REQ_INCONSISTENT", "F", "permanent"},
-	{"REQUEST_TRAFFIC_EXCEED_LIMIT", "U", "retry_after"},
-	{"UNKNOWN_EXCEPTION", "U", "retryable"},
-	{"SOME_NEW_U_CODE", "U", "retryable"},
-	{"SOME_NEW_F_CODE", "F", "permanent"},
+var resultCodes = []alipayfake.Code{
+	{Code: "SUCCESS", Status: "S", Kind: "succeeded"},
+	{Code: "ACCESS_DENIED", Status: "F", Kind: "permanent"},
+	{Code: "CURRENCY_NOT_SUPPORT", Status: "F", Kind: "permanent"},
+	{Code: "ESCALATION_AMOUNT_EXCEED_LIMIT", Status: "F", Kind: "permanent"},
+	{Code: "EXCEEDS_ESCALATION_REQUEST_LIMIT", Status: "F", Kind: "permanent"},
+	{Code: "INVALID_CLIENT", Status: "F", Kind: "permanent"},
+	{Code: "INVALID_SIGNATURE", Status: "F", Kind: "permanent"},
+	{Code: "KEY_NOT_FOUND", Status: "F", Kind: "permanent"},
+	{Code: "MEDIA_TYPE_NOT_ACCEPTABLE", Status: "F", Kind: "permanent"},
+	{Code: "METHOD_NOT_SUPPORTED", Status: "F", Kind: "permanent"},
+	{Code: "NO_INTERFACE_DEF", Status: "F", Kind: "permanent"},
+	{Code: "ORDER_NOT_EXIST", Status: "F", Kind: "permanent"},
+	{Code: "PARAM_ILLEGAL", Status: "F", Kind: "permanent"},
+	{Code: "PROCESS_FAIL", Status: "F", Kind: "permanent"},
+	{Code: "SPECIAL_MERCHANT_REQUIRES_MERCHANT_DISPUTE_ID", Status: "F", Kind: "permanent"},
+	{Code: "SPECIAL_MERCHANT_REQUIRES_MERCHANT_CUSTOMER_ID", Status: "F", Kind: "permanent"},
+	{Code: "SPECIAL_MERCHANT_REQUIRES_MERCHANT_NOT_REFUND_RECORD", Status: "F", Kind: "permanent"},
+	{Code: "REPEAT_REQ_INCONSISTENT", Status: "F", Kind: "permanent"},
+	{Code: "REQUEST_TRAFFIC_EXCEED_LIMIT", Status: "U", Kind: "retry_after"},
+	{Code: "UNKNOWN_EXCEPTION", Status: "U", Kind: "retryable"},
+	{Code: "SOME_NEW_U_CODE", Status: "U", Kind: "retryable"},
+	{Code: "SOME_NEW_F_CODE", Status: "F", Kind: "permanent"},
 }
 
 // TestConformance runs the providers' conformance suite against the
@@ -57,27 +51,12 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	covered := map[string]bool{}
 	for _, tc := range resultCodes {
-		covered[tc.code] = true
+		covered[tc.Code] = true
 	}
 	for code := range alipayplus.Codes {
 		if !covered[code] {
 			t.Errorf("code %s of the table has no test row", code)
 		}
-	}
-	var answers []handlerstest.Answer
-	for _, tc := range resultCodes {
-		a := handlerstest.Answer{
-			Name: tc.code, Action: handlers.ActionInitiateEscalation, Status: http.StatusOK, Kind: tc.kind, Code: tc.code,
-			Body: fmt.Sprintf(`{"result":{"resultCode":%q,"resultStatus":%q,"resultMessage":"msg %s"},"disputeId":"202102231907410200070000000000"}`,
-				tc.code, tc.status, tc.code),
-		}
-		switch tc.kind {
-		case "permanent":
-			a.Message = "msg " + tc.code
-		case "retry_after":
-			a.Delay = alipayclient.ThrottleDelay
-		}
-		answers = append(answers, a)
 	}
 	keys := alipayfake.AlipayPlusKeys(t)
 	handlerstest.Run(t, handlerstest.Provider{
@@ -113,19 +92,10 @@ func TestConformance(t *testing.T) {
 			}
 		},
 		New: func(t *testing.T, baseURL string, ev handlers.Evidence, wrongKey bool) *handlers.Mux {
-			key := keys.MerchantKey
-			if wrongKey {
-				key = alipayfake.AlipayKeys(t).MerchantKey
-			}
-			c, err := alipayplus.New(alipayplus.Config{BaseURL: baseURL, ClientID: keys.ClientID, PrivateKey: key,
-				ProviderPublicKey: keys.ProviderPub, Timeout: 5 * time.Second, Evidence: ev,
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			mux := handlers.NewMux()
-			c.Register(mux)
-			return mux
+			return alipayfake.Mux(t, keys, alipayfake.AlipayKeys(t), wrongKey, func(key *rsa.PrivateKey, log *slog.Logger) (alipayfake.Registrar, error) {
+				return alipayplus.New(alipayplus.Config{BaseURL: baseURL, ClientID: keys.ClientID, PrivateKey: key,
+					ProviderPublicKey: keys.ProviderPub, Timeout: 5 * time.Second, Evidence: ev, Logger: log})
+			})
 		},
 		Validators: alipayplus.Validators,
 		Invalid: []handlerstest.Invalid{
@@ -206,10 +176,8 @@ func TestConformance(t *testing.T) {
 		Valid: []handlerstest.Valid{
 			{Action: handlers.ActionInitiateEscalation, Cmd: escalation("esc-1", "pay-1")},
 		},
-		Answers: answers,
-		Respond: func(w http.ResponseWriter, r *http.Request, a handlerstest.Answer) {
-			alipayfake.WriteSigned(w, r, keys, a.Status, []byte(a.Body))
-		},
+		Answers:       alipayfake.Answers(handlers.Actions(alipayplus.Provider), resultCodes, `,"disputeId":"202102231907410200070000000000"`),
+		Respond:       alipayfake.Responder(keys),
 		AnswerCommand: func(string) *handlers.Command { return escalation("esc-1", "pay-1") },
 		Signed:        handlers.ActionInitiateEscalation,
 		WrongKeyCode:  "INVALID_SIGNATURE",
