@@ -49,15 +49,7 @@ var resultCodes = []alipayfake.Code{
 // idempotency key: the recovered call resends it and gets the first answer.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	covered := map[string]bool{}
-	for _, tc := range resultCodes {
-		covered[tc.Code] = true
-	}
-	for code := range alipayplus.Codes {
-		if !covered[code] {
-			t.Errorf("code %s of the table has no test row", code)
-		}
-	}
+	alipayfake.CheckCovered(t, resultCodes, alipayplus.Codes)
 	keys := alipayfake.AlipayPlusKeys(t)
 	handlerstest.Run(t, handlerstest.Provider{
 		Name: alipayplus.Provider,

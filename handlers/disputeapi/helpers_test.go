@@ -5,7 +5,6 @@ package disputeapi
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -27,29 +26,12 @@ type seenRequest struct {
 type logBuffer = testsupport.LogBuffer
 
 func newTestClient(t *testing.T, baseURL string, mod func(*Config)) (*Client, *logBuffer) {
-	t.Helper()
-	logs := &logBuffer{}
-	cfg := Config{
-		BaseURL: baseURL, Token: []byte(testToken), Timeout: 2 * time.Second,
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return c, logs
+	log, logs := testsupport.DebugLogger()
+	return testsupport.NewClient(t, Config{BaseURL: baseURL, Token: []byte(testToken), Timeout: 2 * time.Second, Logger: log}, mod, New), logs
 }
 
 func handler(t *testing.T, mux *handlers.Mux, action string) handlers.Handler {
-	t.Helper()
-	h, ok := mux.Handler(Provider, action)
-	if !ok {
-		t.Fatalf("no handler for %s", action)
-	}
-	return h
+	return handlerstest.Handler(t, mux, Provider, action)
 }
 
 func clientHandler(t *testing.T, c *Client, action string) handlers.Handler {

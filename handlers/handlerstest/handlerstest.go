@@ -170,7 +170,9 @@ func Run(t *testing.T, p Provider) {
 	t.Run("Evidence", func(t *testing.T) { t.Parallel(); testEvidence(t, p) })
 }
 
-func handler(t *testing.T, mux *handlers.Mux, provider, action string) handlers.Handler {
+// Handler returns the handler of provider.action in mux, failing the test
+// if there is none.
+func Handler(t *testing.T, mux *handlers.Mux, provider, action string) handlers.Handler {
 	t.Helper()
 	h, ok := mux.Handler(provider, action)
 	if !ok {
@@ -196,19 +198,19 @@ func testValidation(t *testing.T, p Provider) {
 				wantKind, wantCode = "rule", tc.Code
 			}
 			for _, mux := range []*handlers.Mux{real, validators} {
-				err := handler(t, mux, p.Name, tc.Action).Validate(tc.Cmd)
+				err := Handler(t, mux, p.Name, tc.Action).Validate(tc.Cmd)
 				if Kind(err) != wantKind || handlers.Code(err) != wantCode || err.Error() != tc.Want {
 					t.Fatalf("Validate = %s %v, want %s %q", Kind(err), err, wantKind, tc.Want)
 				}
 			}
-			_, err := handler(t, real, p.Name, tc.Action).Apply(context.Background(), &handlers.Call{Command: tc.Cmd, Attempt: 1})
+			_, err := Handler(t, real, p.Name, tc.Action).Apply(context.Background(), &handlers.Call{Command: tc.Cmd, Attempt: 1})
 			if handlers.Code(err) != wantCode || err.Error() != tc.Want {
 				t.Fatalf("Apply = %v, want %q", err, tc.Want)
 			}
 		})
 	}
 	for _, tc := range p.Valid {
-		h := handler(t, validators, p.Name, tc.Action)
+		h := Handler(t, validators, p.Name, tc.Action)
 		if err := h.Validate(tc.Cmd); err != nil {
 			t.Errorf("%s %s: %v", tc.Action, tc.Cmd.Params, err)
 		}
@@ -238,7 +240,7 @@ func testClassification(t *testing.T, p Provider) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { respond(w, r, tc) }))
 			defer srv.Close()
 			mux := p.New(t, srv.URL, nil, false)
-			resp, err := handler(t, mux, p.Name, tc.Action).Apply(context.Background(), &handlers.Call{Command: p.AnswerCommand(tc.Action), Attempt: 1, Recover: tc.Recover})
+			resp, err := Handler(t, mux, p.Name, tc.Action).Apply(context.Background(), &handlers.Call{Command: p.AnswerCommand(tc.Action), Attempt: 1, Recover: tc.Recover})
 			if got := Kind(err); got != tc.Kind {
 				t.Fatalf("outcome = %s (%v), want %s", got, err, tc.Kind)
 			}
@@ -269,14 +271,14 @@ func testClassification(t *testing.T, p Provider) {
 func testSigning(t *testing.T, p Provider) {
 	sb := p.Start(t)
 	cmd := sb.Command(t, p.Signed, "sign-1")
-	_, err := handler(t, p.New(t, sb.URL, nil, true), p.Name, p.Signed).Apply(context.Background(), &handlers.Call{Command: cmd, Attempt: 1})
+	_, err := Handler(t, p.New(t, sb.URL, nil, true), p.Name, p.Signed).Apply(context.Background(), &handlers.Call{Command: cmd, Attempt: 1})
 	if Kind(err) != "permanent" || handlers.Code(err) != p.WrongKeyCode {
 		t.Fatalf("wrong key: %s %q (%v), want permanent %s", Kind(err), handlers.Code(err), err, p.WrongKeyCode)
 	}
 	if n := len(effects(t, sb.URL, p.Name, "sign-1")); n != 0 {
 		t.Fatalf("a request signed with a wrong key had %d effects", n)
 	}
-	if _, err := handler(t, p.New(t, sb.URL, nil, false), p.Name, p.Signed).Apply(context.Background(), &handlers.Call{Command: cmd, Attempt: 2}); err != nil {
+	if _, err := Handler(t, p.New(t, sb.URL, nil, false), p.Name, p.Signed).Apply(context.Background(), &handlers.Call{Command: cmd, Attempt: 2}); err != nil {
 		t.Fatalf("right key: %v", err)
 	}
 	if n := len(effects(t, sb.URL, p.Name, "sign-1")); n != 1 {
@@ -290,7 +292,7 @@ func testRecover(t *testing.T, p Provider) {
 			sb := p.Start(t)
 			id := "recover-" + rc.Action
 			cmd := sb.Command(t, rc.Action, id)
-			h := handler(t, p.New(t, sb.URL, nil, false), p.Name, rc.Action)
+			h := Handler(t, p.New(t, sb.URL, nil, false), p.Name, rc.Action)
 			setFaults(t, sb.URL, p.Name, rc.Endpoint, `{"applyThenFailRate":1}`)
 			_, err := h.Apply(context.Background(), &handlers.Call{Command: cmd, Attempt: 1})
 			if k := Kind(err); k != "retryable" {
@@ -339,7 +341,7 @@ func testEvidence(t *testing.T, p Provider) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			sb := p.Start(t)
-			h := handler(t, p.New(t, sb.URL, tc.ev, false), p.Name, p.EvidenceAction)
+			h := Handler(t, p.New(t, sb.URL, tc.ev, false), p.Name, p.EvidenceAction)
 			placer, ok := h.(handlers.EvidencePlacer)
 			if !ok {
 				t.Fatalf("%s.%s does not place evidence", p.Name, p.EvidenceAction)

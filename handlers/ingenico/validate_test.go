@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/disputesync/disputesync/handlers"
+	"github.com/disputesync/disputesync/handlers/handlerstest"
 )
 
 func TestRegister(t *testing.T) {
@@ -50,12 +51,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func mustHandler(t *testing.T, mux *handlers.Mux, action string) handlers.Handler {
-	t.Helper()
-	h, ok := mux.Handler(Provider, action)
-	if !ok {
-		t.Fatalf("no handler for %s", action)
-	}
-	return h
+	return handlerstest.Handler(t, mux, Provider, action)
 }
 
 // TestPlaceEvidence: --attach fills fileName and the MIME type of the

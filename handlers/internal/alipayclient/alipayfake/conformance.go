@@ -74,3 +74,18 @@ func Mux(t *testing.T, keys, other Keys, wrongKey bool, newClient func(key *rsa.
 	c.Register(mux)
 	return mux
 }
+
+// CheckCovered fails the test for each code of the provider's table that
+// has no row in codes.
+func CheckCovered(t *testing.T, codes []Code, table alipayclient.Table) {
+	t.Helper()
+	covered := map[string]bool{}
+	for _, tc := range codes {
+		covered[tc.Code] = true
+	}
+	for code := range table {
+		if !covered[code] {
+			t.Errorf("code %s of the table has no test row", code)
+		}
+	}
+}
