@@ -98,9 +98,6 @@ func Decode(raw json.RawMessage, path, what string, allowed ...string) (*Object,
 // Field returns the full path of a field of o.
 func (o *Object) Field(name string) string { return o.path + "." + name }
 
-// Path returns the path of o itself.
-func (o *Object) Path() string { return o.path }
-
 // Has reports whether name is present and not null.
 func (o *Object) Has(name string) bool {
 	v, ok := o.fields[name]

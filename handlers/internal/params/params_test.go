@@ -210,3 +210,71 @@ func TestEncodeKeepsUTF8AndHTMLCharacters(t *testing.T) {
 		t.Fatalf("%s %v", b, err)
 	}
 }
+
+func TestObjectAccessors(t *testing.T) {
+	t.Parallel()
+	o, err := ParseParams("X", json.RawMessage(`{"s":"héllo","e":"B","o":{"a":"1"},"arr":[{"a":"2"}],"empty":[],"n":1}`),
+		"s", "e", "o", "arr", "empty", "n", "absent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, err error, want string) {
+		t.Helper()
+		if got := errString(err); got != want {
+			t.Errorf("%s: error %q, want %q", name, got, want)
+		}
+	}
+	_, err = o.String("s", true, 4)
+	check("string too long", err, "params.s: must be at most 4 characters")
+	if s, err := o.String("s", true, 5); s != "héllo" || err != nil {
+		t.Errorf("string at its limit: %q %v", s, err)
+	}
+	_, err = o.Enum("e", true, "A", "C")
+	check("enum", err, "params.e: must be one of A, C")
+	if s, err := o.Enum("e", true, "A", "B"); s != "B" || err != nil {
+		t.Errorf("enum: %q %v", s, err)
+	}
+	_, err = o.Enum("absent", true, "A")
+	check("enum required", err, "params.absent: is required")
+	inner, err := o.Object("o", "Inner", true, "a")
+	if err != nil || inner.Field("a") != "params.o.a" {
+		t.Fatalf("object: %v", err)
+	}
+	_, err = o.Object("o", "Inner", true, "b")
+	check("object unknown field", err, "params.o.a: is not a field of Inner")
+	_, err = o.Object("absent", "Inner", true)
+	check("object required", err, "params.absent: is required")
+	if got, err := o.Object("absent", "Inner", false); got != nil || err != nil {
+		t.Errorf("optional object: %v %v", got, err)
+	}
+	items, err := o.Array("arr", true)
+	if err != nil || len(items) != 1 || o.Item("arr", 0) != "params.arr[0]" {
+		t.Fatalf("array: %v %v", items, err)
+	}
+	_, err = o.Array("empty", false)
+	check("empty array", err, "params.empty: "+RuleEmptyArray)
+	_, err = o.Array("s", false)
+	check("not an array", err, "params.s: "+RuleArray)
+	_, err = o.Array("absent", true)
+	check("array required", err, "params.absent: is required")
+	if got, err := o.Array("absent", false); got != nil || err != nil {
+		t.Errorf("optional array: %v %v", got, err)
+	}
+	check("base64", CheckBase64("f", "not base64!"), "f: "+RuleBase64)
+	check("base64 ok", CheckBase64("f", "QQ=="), "")
+}
+
+func TestEvidencePlacementHelpers(t *testing.T) {
+	t.Parallel()
+	p := map[string]any{"a": "given"}
+	SetDefault(p, "a", "default")
+	SetDefault(p, "b", "default")
+	if p["a"] != "given" || p["b"] != "default" {
+		t.Fatalf("SetDefault: %v", p)
+	}
+	for name, want := range map[string]string{"x.PDF": "pdf", "dir.v1/y": "", "z.tar.gz": "gz", "noext": ""} {
+		if got := Ext(name); got != want {
+			t.Errorf("Ext(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
