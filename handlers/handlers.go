@@ -108,7 +108,7 @@ func WithEvidence(h Handler, place func(params map[string]any, ref ContentRef, f
 	if place == nil {
 		return h
 	}
-	return placing{h, place}
+	return &placing{h, place}
 }
 
 type placing struct {
@@ -116,7 +116,7 @@ type placing struct {
 	place func(map[string]any, ContentRef, string)
 }
 
-func (p placing) PlaceEvidence(params map[string]any, ref ContentRef, fileName string) {
+func (p *placing) PlaceEvidence(params map[string]any, ref ContentRef, fileName string) {
 	p.place(params, ref, fileName)
 }
 
