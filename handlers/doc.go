@@ -28,4 +28,7 @@
 // provider's own idempotency key (Alipay+ disputeRequestId, Ingenico
 // X-GCS-Idempotence-Key), read the provider's state first, or treat the
 // provider's "already done" answer (REPEAT_REQUEST) as success.
+//
+// Every provider package passes the conformance suite in handlerstest,
+// which checks these rules against the project's sandbox.
 package handlers

@@ -90,6 +90,36 @@ type Evidence interface {
 	Get(ctx context.Context, ref ContentRef) ([]byte, error)
 }
 
+// EvidencePlacer is implemented by the handlers of actions that carry an
+// attachment: the provider package knows where its request expects the
+// content, so it puts the reference to an uploaded evidence object there
+// (and the fields derived from the file name, unless params already has
+// them). The CLI's --attach uses it.
+type EvidencePlacer interface {
+	// PlaceEvidence edits params, a command's decoded params, in place.
+	// fileName is the uploaded file's base name.
+	PlaceEvidence(params map[string]any, ref ContentRef, fileName string)
+}
+
+// WithEvidence returns h as an EvidencePlacer that places evidence with
+// place, for a provider whose actions share one Handler type; with a nil
+// place it returns h.
+func WithEvidence(h Handler, place func(params map[string]any, ref ContentRef, fileName string)) Handler {
+	if place == nil {
+		return h
+	}
+	return &placing{h, place}
+}
+
+type placing struct {
+	Handler
+	place func(map[string]any, ContentRef, string)
+}
+
+func (p *placing) PlaceEvidence(params map[string]any, ref ContentRef, fileName string) {
+	p.place(params, ref, fileName)
+}
+
 // ContentRef names an object in the evidence bucket, as a command carries it
 // ("contentRef": {"name", "digest", "size"}).
 type ContentRef struct {
@@ -135,12 +165,32 @@ func (m *Mux) Registered() []string {
 	return keys
 }
 
+// The names of docs/contract.md section 2, declared once: the provider
+// packages, the worker, the CLI and the webhook all use these.
+const (
+	ProviderAlipay     = "alipay"
+	ProviderAlipayPlus = "alipayplus"
+	ProviderIngenico   = "ingenico"
+	ProviderDisputeAPI = "disputeapi"
+
+	ActionInitiateEscalation    = "initiate_escalation"     // alipayplus
+	ActionAcceptDispute         = "accept_dispute"          // alipay
+	ActionSupplyDefenseDocument = "supply_defense_document" // alipay
+	ActionUploadFile            = "upload_file"             // ingenico
+	ActionSubmitDispute         = "submit_dispute"          // ingenico
+	ActionCancelDispute         = "cancel_dispute"          // ingenico
+	ActionAbandon               = "abandon"                 // disputeapi
+	ActionUploadDocument        = "upload_document"         // disputeapi
+	ActionRemoveDocument        = "remove_document"         // disputeapi
+	ActionSubmitDefense         = "submit_defense"          // disputeapi
+)
+
 // actions is the table of docs/contract.md section 2.
 var actions = map[string][]string{
-	"alipayplus": {"initiate_escalation"},
-	"alipay":     {"accept_dispute", "supply_defense_document"},
-	"ingenico":   {"upload_file", "submit_dispute", "cancel_dispute"},
-	"disputeapi": {"abandon", "upload_document", "remove_document", "submit_defense"},
+	ProviderAlipayPlus: {ActionInitiateEscalation},
+	ProviderAlipay:     {ActionAcceptDispute, ActionSupplyDefenseDocument},
+	ProviderIngenico:   {ActionUploadFile, ActionSubmitDispute, ActionCancelDispute},
+	ProviderDisputeAPI: {ActionAbandon, ActionUploadDocument, ActionRemoveDocument, ActionSubmitDefense},
 }
 
 // Providers lists the providers of the contract, sorted.

@@ -143,7 +143,7 @@ func runAction(ctx context.Context, e env, c *config, f actionFlags, args []stri
 		if err := connect(); err != nil {
 			return err
 		}
-		if err := attach(ctx, js, names, provider, cmd, f.attach); err != nil {
+		if err := attach(ctx, js, names, provider, action, cmd, f.attach); err != nil {
 			return err
 		}
 	}
@@ -446,8 +446,14 @@ func setPath(m map[string]any, path []string, v string) {
 }
 
 // attach uploads a file to the evidence bucket and references it from the
-// field where the provider expects the attachment.
-func attach(ctx context.Context, js jetstream.JetStream, names topology.Names, provider string, cmd *handlers.Command, path string) error {
+// field where the provider expects the attachment (the provider package's
+// handlers.EvidencePlacer knows where).
+func attach(ctx context.Context, js jetstream.JetStream, names topology.Names, provider, action string, cmd *handlers.Command, path string) error {
+	h, _ := validationMux().Handler(provider, action)
+	placer, ok := h.(handlers.EvidencePlacer)
+	if !ok {
+		return fmt.Errorf("%w: --attach: %s %s takes no attachment", errUsage, provider, action)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%w: --attach: %v", errUsage, err)
@@ -469,52 +475,9 @@ func attach(ctx context.Context, js jetstream.JetStream, names topology.Names, p
 	if len(cmd.Params) > 0 {
 		_ = json.Unmarshal(cmd.Params, &params)
 	}
-	base := filepath.Base(path)
-	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(base), "."))
-	switch provider {
-	case "alipay":
-		params["disputeEvidenceRef"] = ref
-		if _, ok := params["disputeEvidenceFormat"]; !ok && ext != "" {
-			params["disputeEvidenceFormat"] = strings.ToUpper(ext)
-		}
-	case "alipayplus":
-		docs, _ := params["supportingDocumentation"].([]any)
-		params["supportingDocumentation"] = append(docs, map[string]any{
-			"attachmentType": "SUPPORTING_DOCUMENTATION", "attachmentName": base, "contentType": ext, "contentRef": ref,
-		})
-	case "ingenico":
-		params["contentRef"] = ref
-		if _, ok := params["fileName"]; !ok {
-			params["fileName"] = base
-		}
-		if _, ok := params["fileType"]; !ok {
-			params["fileType"] = mimeOf(ext)
-		}
-	case "disputeapi":
-		params["contentRef"] = ref
-		if _, ok := params["file_name"]; !ok {
-			params["file_name"] = base
-		}
-		if _, ok := params["content_type"]; !ok {
-			params["content_type"] = ext
-		}
-	}
+	placer.PlaceEvidence(params, ref, filepath.Base(path))
 	cmd.Params, _ = json.Marshal(params)
 	return nil
-}
-
-func mimeOf(ext string) string {
-	switch ext {
-	case "pdf":
-		return "application/pdf"
-	case "jpg", "jpeg":
-		return "image/jpeg"
-	case "png":
-		return "image/png"
-	case "gif":
-		return "image/gif"
-	}
-	return "application/octet-stream"
 }
 
 // resultMsg is a result read from the results stream.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
+	"github.com/disputesync/disputesync/handlers/internal/params"
 )
 
 // MaxDisputeEvidenceChars is supplyDefenseDocument's limit on
@@ -24,11 +25,11 @@ type acceptDisputeRequest struct {
 }
 
 func parseAccept(cmd *handlers.Command) (*acceptDisputeRequest, error) {
-	params, err := alipayclient.ParseParams("acceptDispute", cmd.Params, "disputeId")
+	fields, err := params.ParseParams("acceptDispute", cmd.Params, "disputeId")
 	if err != nil {
 		return nil, err
 	}
-	id, err := commandDisputeID(cmd, params)
+	id, err := commandDisputeID(cmd, fields)
 	if err != nil {
 		return nil, err
 	}
@@ -74,41 +75,41 @@ type supplyDefenseCommand struct {
 }
 
 func parseSupply(cmd *handlers.Command) (*supplyDefenseCommand, error) {
-	params, err := alipayclient.ParseParams("supplyDefenseDocument", cmd.Params,
+	fields, err := params.ParseParams("supplyDefenseDocument", cmd.Params,
 		"disputeId", "disputeEvidence", "disputeEvidenceRef", "disputeEvidenceFormat")
 	if err != nil {
 		return nil, err
 	}
 	out := &supplyDefenseCommand{}
-	if out.req.DisputeID, err = commandDisputeID(cmd, params); err != nil {
+	if out.req.DisputeID, err = commandDisputeID(cmd, fields); err != nil {
 		return nil, err
 	}
-	switch refRaw, hasRef := params.Raw("disputeEvidenceRef"); {
-	case hasRef && params.Has("disputeEvidence"):
-		return nil, handlers.Invalid(params.Field("disputeEvidence"), "must not be given together with disputeEvidenceRef")
+	switch refRaw, hasRef := fields.Raw("disputeEvidenceRef"); {
+	case hasRef && fields.Has("disputeEvidence"):
+		return nil, handlers.Invalid(fields.Field("disputeEvidence"), "must not be given together with disputeEvidenceRef")
 	case hasRef:
-		if out.ref, err = alipayclient.ParseRef(params.Field("disputeEvidenceRef"), refRaw, MaxDisputeEvidenceChars); err != nil {
+		if out.ref, err = alipayclient.ParseRef(fields.Field("disputeEvidenceRef"), refRaw, MaxDisputeEvidenceChars); err != nil {
 			return nil, err
 		}
 	default:
-		ev, err := params.String("disputeEvidence", false, MaxDisputeEvidenceChars)
+		ev, err := fields.String("disputeEvidence", false, MaxDisputeEvidenceChars)
 		if err != nil {
 			return nil, err
 		}
 		if ev == "" {
-			return nil, handlers.Invalid(params.Field("disputeEvidence"), "is required (or disputeEvidenceRef)")
+			return nil, handlers.Invalid(fields.Field("disputeEvidence"), "is required (or disputeEvidenceRef)")
 		}
-		if err := alipayclient.CheckBase64(params.Field("disputeEvidence"), ev); err != nil {
+		if err := params.CheckBase64(fields.Field("disputeEvidence"), ev); err != nil {
 			return nil, err
 		}
 		out.req.DisputeEvidence = ev
 	}
-	format, err := params.String("disputeEvidenceFormat", false, 64)
+	format, err := fields.String("disputeEvidenceFormat", false, 64)
 	if err != nil {
 		return nil, err
 	}
 	if format != "" && !knownFormat(format) {
-		return nil, handlers.Invalid(params.Field("disputeEvidenceFormat"), "must be one of %s", strings.Join(EvidenceFormats, ", "))
+		return nil, handlers.Invalid(fields.Field("disputeEvidenceFormat"), "must be one of %s", strings.Join(EvidenceFormats, ", "))
 	}
 	out.req.DisputeEvidenceFormat = format
 	return out, nil
@@ -121,6 +122,16 @@ func knownFormat(f string) bool {
 		}
 	}
 	return false
+}
+
+// PlaceEvidence implements handlers.EvidencePlacer: the reference goes in
+// disputeEvidenceRef, and the file's extension, upper case, is the
+// disputeEvidenceFormat unless params gives one.
+func (*supplyDefense) PlaceEvidence(p map[string]any, ref handlers.ContentRef, fileName string) {
+	p["disputeEvidenceRef"] = ref
+	if ext := params.Ext(fileName); ext != "" {
+		params.SetDefault(p, "disputeEvidenceFormat", strings.ToUpper(ext))
+	}
 }
 
 func (h *supplyDefense) Validate(cmd *handlers.Command) error {

@@ -25,11 +25,12 @@ import (
 
 	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
+	"github.com/disputesync/disputesync/handlers/internal/params"
 	"github.com/disputesync/disputesync/metrics"
 )
 
 // Provider is the provider name in subjects and metrics.
-const Provider = "alipay"
+const Provider = handlers.ProviderAlipay
 
 // Gateway paths (docs/contract.md section 5).
 const (
@@ -111,15 +112,15 @@ func New(cfg Config) (*Client, error) {
 
 // Register adds accept_dispute and supply_defense_document to mux.
 func (c *Client) Register(mux *handlers.Mux) {
-	mux.Register(Provider, "accept_dispute", &acceptDispute{c: c})
-	mux.Register(Provider, "supply_defense_document", &supplyDefense{c: c})
+	mux.Register(Provider, handlers.ActionAcceptDispute, &acceptDispute{c: c})
+	mux.Register(Provider, handlers.ActionSupplyDefenseDocument, &supplyDefense{c: c})
 }
 
 // Validators registers handlers that only validate (for the CLI's local
 // checks); their Apply returns a permanent error.
 func Validators(mux *handlers.Mux) {
-	mux.Register(Provider, "accept_dispute", &acceptDispute{})
-	mux.Register(Provider, "supply_defense_document", &supplyDefense{})
+	mux.Register(Provider, handlers.ActionAcceptDispute, &acceptDispute{})
+	mux.Register(Provider, handlers.ActionSupplyDefenseDocument, &supplyDefense{})
 }
 
 var errValidateOnly = handlers.Permanent(errors.New("alipay: handler registered for validation only: no provider client configured"))
@@ -151,25 +152,25 @@ func (c *Client) call(ctx context.Context, call *handlers.Call, operation, path 
 
 // commandDisputeID checks the command's disputeId, which every Alipay action
 // needs, and that params.disputeId, if given, repeats it.
-func commandDisputeID(cmd *handlers.Command, params *alipayclient.Object) (string, error) {
+func commandDisputeID(cmd *handlers.Command, fields *params.Object) (string, error) {
 	if cmd.DisputeID == "" {
-		return "", handlers.Invalid("disputeId", alipayclient.RuleRequired)
+		return "", handlers.Invalid("disputeId", params.RuleRequired)
 	}
 	if len([]rune(cmd.DisputeID)) > 64 {
 		return "", handlers.Invalid("disputeId", "must be at most 64 characters")
 	}
-	p, err := params.String("disputeId", false, 64)
+	p, err := fields.String("disputeId", false, 64)
 	if err != nil {
 		return "", err
 	}
 	if p != "" && p != cmd.DisputeID {
-		return "", handlers.Invalid(params.Field("disputeId"), "must equal the command's disputeId")
+		return "", handlers.Invalid(fields.Field("disputeId"), "must equal the command's disputeId")
 	}
 	return cmd.DisputeID, nil
 }
 
 func encode(v any) ([]byte, error) {
-	b, err := alipayclient.Encode(v)
+	b, err := params.Encode(v)
 	if err != nil {
 		return nil, handlers.Permanent(fmt.Errorf("alipay: encoding request: %w", err))
 	}

@@ -93,36 +93,6 @@ func TestSandboxAcceptDispute(t *testing.T) {
 	}
 }
 
-func TestSandboxApplyThenFailIsRecovered(t *testing.T) {
-	t.Parallel()
-	b := withSandbox(t, sandbox.Config{}, nil, nil)
-	d := b.srv.CreateAlipayDispute(sandbox.AlipayDispute{})
-	cmd := &handlers.Command{DisputeRequestID: "acc-atf", DisputeID: d.DisputeID}
-	b.srv.SetFaults(sandbox.ProviderAlipay, "acceptDispute", sandbox.Faults{ApplyThenFailRate: 1})
-	_, err := b.do(t, "accept_dispute", cmd, false)
-	if err == nil || handlers.IsPermanent(err) {
-		t.Fatalf("apply-then-fail: %v, want a retryable error", err)
-	}
-	b.srv.ClearFaults()
-	resp, err := b.do(t, "accept_dispute", cmd, true)
-	if err != nil {
-		t.Fatalf("recovery: %v", err)
-	}
-	if resp.Code != "REPEAT_REQUEST" {
-		t.Fatalf("recovery code %s", resp.Code)
-	}
-	if n := len(b.srv.EffectsFor(sandbox.ProviderAlipay, "", d.DisputeID)); n != 1 {
-		t.Fatalf("%d effects, want 1", n)
-	}
-
-	b.srv.SetFaults(sandbox.ProviderAlipay, "*", sandbox.Faults{ThrottleRate: 1})
-	d2 := b.srv.CreateAlipayDispute(sandbox.AlipayDispute{})
-	_, err = b.do(t, "accept_dispute", &handlers.Command{DisputeRequestID: "acc-thr", DisputeID: d2.DisputeID}, false)
-	if delay, ok := handlers.RetryDelay(err); !ok || delay < 5*time.Second {
-		t.Fatalf("throttled: %v", err)
-	}
-}
-
 func TestSandboxSupplyDefenseDocumentFromEvidence(t *testing.T) {
 	t.Parallel()
 	doc := make([]byte, 750000) // the largest that fits 1 000 000 Base64 characters

@@ -36,7 +36,7 @@ import (
 )
 
 // Provider is the provider name in subjects and metrics.
-const Provider = "alipayplus"
+const Provider = handlers.ProviderAlipayPlus
 
 // PathInitiateEscalation is the gateway path (docs/contract.md section 5).
 const PathInitiateEscalation = "/aps/api/v1/disputes/initiateEscalation"
@@ -154,14 +154,14 @@ func specialMerchants(extra []string) []string {
 
 // Register adds initiate_escalation to mux.
 func (c *Client) Register(mux *handlers.Mux) {
-	mux.Register(Provider, "initiate_escalation", &initiateEscalation{c: c, special: c.special})
+	mux.Register(Provider, handlers.ActionInitiateEscalation, &initiateEscalation{c: c, special: c.special})
 }
 
 // Validators registers a handler that only validates (for the CLI's local
 // checks, with the default Special Merchants); its Apply returns a permanent
 // error.
 func Validators(mux *handlers.Mux) {
-	mux.Register(Provider, "initiate_escalation", &initiateEscalation{special: specialMerchants(nil)})
+	mux.Register(Provider, handlers.ActionInitiateEscalation, &initiateEscalation{special: specialMerchants(nil)})
 }
 
 var errValidateOnly = handlers.Permanent(errors.New("alipayplus: handler registered for validation only: no provider client configured"))

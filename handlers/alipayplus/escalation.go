@@ -11,6 +11,7 @@ import (
 
 	"github.com/disputesync/disputesync/handlers"
 	"github.com/disputesync/disputesync/handlers/internal/alipayclient"
+	"github.com/disputesync/disputesync/handlers/internal/params"
 )
 
 // MaxContentChars is the limit on an attachment's Base64 content.
@@ -86,13 +87,13 @@ var escalationFields = []string{
 // parseEscalation validates a command and builds its request. Field errors
 // are *handlers.InvalidError; broken provider rules are *handlers.RuleError.
 func parseEscalation(cmd *handlers.Command, special []string) (*escalationRequest, error) {
-	p, err := alipayclient.ParseParams("initiateEscalation", cmd.Params, escalationFields...)
+	p, err := params.ParseParams("initiateEscalation", cmd.Params, escalationFields...)
 	if err != nil {
 		return nil, err
 	}
 	r := &escalationRequest{DisputeRequestID: cmd.DisputeRequestID}
 	if r.DisputeRequestID == "" {
-		return nil, handlers.Invalid("disputeRequestId", alipayclient.RuleRequired)
+		return nil, handlers.Invalid("disputeRequestId", params.RuleRequired)
 	}
 	if len([]rune(r.DisputeRequestID)) > 64 {
 		return nil, handlers.Invalid("disputeRequestId", "must be at most 64 characters")
@@ -182,7 +183,7 @@ func isSpecial(merchant string, special []string) bool {
 	return false
 }
 
-func parseAttachments(p *alipayclient.Object, name string) ([]attachment, error) {
+func parseAttachments(p *params.Object, name string) ([]attachment, error) {
 	items, err := p.Array(name, false)
 	if err != nil || items == nil {
 		return nil, err
@@ -199,7 +200,7 @@ func parseAttachments(p *alipayclient.Object, name string) ([]attachment, error)
 }
 
 func parseAttachment(path string, raw json.RawMessage) (*attachment, error) {
-	o, err := alipayclient.ParseObject(path, "Attachment", raw,
+	o, err := params.ParseObject(path, "Attachment", raw,
 		"attachmentType", "file", "attachmentName", "content", "contentRef", "contentType")
 	if err != nil {
 		return nil, err
@@ -218,7 +219,7 @@ func parseAttachment(path string, raw json.RawMessage) (*attachment, error) {
 		return nil, err
 	}
 	if a.Content != "" {
-		if err := alipayclient.CheckBase64(o.Field("content"), a.Content); err != nil {
+		if err := params.CheckBase64(o.Field("content"), a.Content); err != nil {
 			return nil, err
 		}
 	}
@@ -250,6 +251,16 @@ func parseAttachment(path string, raw json.RawMessage) (*attachment, error) {
 type initiateEscalation struct {
 	c       *Client // nil: validation only
 	special []string
+}
+
+// PlaceEvidence implements handlers.EvidencePlacer: the file becomes one
+// more supportingDocumentation attachment, named after the file, its
+// contentType the file's extension.
+func (*initiateEscalation) PlaceEvidence(p map[string]any, ref handlers.ContentRef, fileName string) {
+	docs, _ := p["supportingDocumentation"].([]any)
+	p["supportingDocumentation"] = append(docs, map[string]any{
+		"attachmentType": "SUPPORTING_DOCUMENTATION", "attachmentName": fileName, "contentType": params.Ext(fileName), "contentRef": ref,
+	})
 }
 
 func (h *initiateEscalation) Validate(cmd *handlers.Command) error {
@@ -310,7 +321,7 @@ func (c *Client) escalate(ctx context.Context, call *handlers.Call, req *escalat
 			list[i].Content = content
 		}
 	}
-	body, err := alipayclient.Encode(req)
+	body, err := params.Encode(req)
 	if err != nil {
 		return nil, handlers.Permanent(fmt.Errorf("alipayplus: encoding request: %w", err))
 	}

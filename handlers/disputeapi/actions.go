@@ -43,15 +43,27 @@ type action struct {
 	path  string
 	proof string // the "400" msg that proves an earlier attempt landed; "" if none
 	c     *Client
+	// place puts an --attach evidence reference in params; nil for an
+	// action without an attachment.
+	place func(map[string]any, handlers.ContentRef, string)
 }
 
 func newActions(c *Client) []*action {
 	return []*action{
-		{name: "abandon", path: pathAbandon, proof: MsgDisputeAlreadyClosed, c: c},
-		{name: "upload_document", path: pathUpload, c: c},
-		{name: "remove_document", path: pathRemove, proof: MsgDocumentNotFound, c: c},
-		{name: "submit_defense", path: pathDefend, proof: MsgDisputeAlreadyDefended, c: c},
+		{name: handlers.ActionAbandon, path: pathAbandon, proof: MsgDisputeAlreadyClosed, c: c},
+		{name: handlers.ActionUploadDocument, path: pathUpload, place: placeUpload, c: c},
+		{name: handlers.ActionRemoveDocument, path: pathRemove, proof: MsgDocumentNotFound, c: c},
+		{name: handlers.ActionSubmitDefense, path: pathDefend, proof: MsgDisputeAlreadyDefended, c: c},
 	}
+}
+
+// placeUpload is the upload's evidence placement: the reference stands in
+// for content; file_name and content_type (the file's extension) are filled
+// in unless params gives them.
+func placeUpload(p map[string]any, ref handlers.ContentRef, fileName string) {
+	p["contentRef"] = ref
+	params.SetDefault(p, "file_name", fileName)
+	params.SetDefault(p, "content_type", params.Ext(fileName))
 }
 
 // body is every request body; empty fields are left out.
@@ -89,24 +101,24 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 	req := &request{body: body{DisputesID: cmd.DisputeID}}
 	var err error
 	switch a.name {
-	case "abandon":
-		_, err = params.Decode(cmd.Params, "params")
-	case "upload_document":
+	case handlers.ActionAbandon:
+		_, err = params.Decode(cmd.Params, "params", "")
+	case handlers.ActionUploadDocument:
 		err = parseUpload(cmd.Params, req)
-	case "remove_document":
+	case handlers.ActionRemoveDocument:
 		var p *params.Object
-		if p, err = params.Decode(cmd.Params, "params", "document_id"); err != nil {
+		if p, err = params.Decode(cmd.Params, "params", "", "document_id"); err != nil {
 			return nil, err
 		}
-		if req.body.DocumentID, err = p.Str("document_id", true); err == nil {
+		if req.body.DocumentID, err = p.String("document_id", true, 0); err == nil {
 			err = checkID(p.Field("document_id"), req.body.DocumentID, MaxDocumentIDChars)
 		}
-	case "submit_defense":
+	case handlers.ActionSubmitDefense:
 		var p *params.Object
-		if p, err = params.Decode(cmd.Params, "params", "comment"); err != nil {
+		if p, err = params.Decode(cmd.Params, "params", "", "comment"); err != nil {
 			return nil, err
 		}
-		if req.body.Comment, err = p.Str("comment", true); err == nil {
+		if req.body.Comment, err = p.String("comment", true, 0); err == nil {
 			err = checkComment(p.Field("comment"), req.body.Comment)
 		}
 	}
@@ -117,12 +129,12 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 }
 
 func parseUpload(raw json.RawMessage, req *request) error {
-	p, err := params.Decode(raw, "params", "file_name", "content_type", "content", "contentRef")
+	p, err := params.Decode(raw, "params", "", "file_name", "content_type", "content", "contentRef")
 	if err != nil {
 		return err
 	}
 	b := &req.body
-	if b.FileName, err = p.Str("file_name", true); err != nil {
+	if b.FileName, err = p.String("file_name", true, 0); err != nil {
 		return err
 	}
 	if err := params.CheckText(p.Field("file_name"), b.FileName, MaxFileNameChars); err != nil {
@@ -131,7 +143,7 @@ func parseUpload(raw json.RawMessage, req *request) error {
 	if strings.ContainsAny(b.FileName, `/\`) || b.FileName == "." || b.FileName == ".." {
 		return handlers.Invalid(p.Field("file_name"), "must be a file name, not a path")
 	}
-	if b.ContentType, err = p.Str("content_type", true); err != nil {
+	if b.ContentType, err = p.String("content_type", true, 0); err != nil {
 		return err
 	}
 	if !slices.Contains(ContentTypes, b.ContentType) {
@@ -203,7 +215,7 @@ func (a *action) Apply(ctx context.Context, call *handlers.Call) (*handlers.Resp
 		}
 		return nil, fmt.Errorf("disputeapi %s: %w", a.name, out.err)
 	}
-	if a.name == "upload_document" {
+	if a.name == handlers.ActionUploadDocument {
 		var data struct {
 			DocumentID string `json:"document_id"`
 		}

@@ -17,7 +17,7 @@ import (
 )
 
 // Provider is the provider name of the contract.
-const Provider = "disputeapi"
+const Provider = handlers.ProviderDisputeAPI
 
 // Paths of docs/contract.md section 5.
 const (
@@ -87,7 +87,7 @@ func New(cfg Config) (*Client, error) {
 // Register adds the client's handlers to mux.
 func (c *Client) Register(mux *handlers.Mux) {
 	for _, a := range newActions(c) {
-		mux.Register(Provider, a.name, a)
+		mux.Register(Provider, a.name, handlers.WithEvidence(a, a.place))
 	}
 }
 
@@ -95,7 +95,7 @@ func (c *Client) Register(mux *handlers.Mux) {
 // for the CLI; their Apply returns ErrValidateOnly.
 func Validators(mux *handlers.Mux) {
 	for _, a := range newActions(nil) {
-		mux.Register(Provider, a.name, a)
+		mux.Register(Provider, a.name, handlers.WithEvidence(a, a.place))
 	}
 }
 

@@ -32,14 +32,41 @@ type action struct {
 	name string
 	op   string
 	c    *Client // nil for the validation-only handlers
+	// place puts an --attach evidence reference in params; nil for an
+	// action without an attachment.
+	place func(map[string]any, handlers.ContentRef, string)
 }
 
 func newActions(c *Client) []*action {
 	return []*action{
-		{name: "upload_file", op: opUpload, c: c},
-		{name: "submit_dispute", op: opSubmit, c: c},
-		{name: "cancel_dispute", op: opCancel, c: c},
+		{name: handlers.ActionUploadFile, op: opUpload, place: placeUpload, c: c},
+		{name: handlers.ActionSubmitDispute, op: opSubmit, c: c},
+		{name: handlers.ActionCancelDispute, op: opCancel, c: c},
 	}
+}
+
+// placeUpload is the upload's evidence placement: the reference stands in
+// for content; fileName and fileType (the MIME type of the extension) are
+// filled in unless params gives them.
+func placeUpload(p map[string]any, ref handlers.ContentRef, fileName string) {
+	p["contentRef"] = ref
+	params.SetDefault(p, "fileName", fileName)
+	params.SetDefault(p, "fileType", mimeType(params.Ext(fileName)))
+}
+
+// mimeType is the MIME type of the file extensions disputes carry.
+func mimeType(ext string) string {
+	switch ext {
+	case "pdf":
+		return "application/pdf"
+	case "jpg", "jpeg":
+		return "image/jpeg"
+	case "png":
+		return "image/png"
+	case "gif":
+		return "image/gif"
+	}
+	return "application/octet-stream"
 }
 
 // upload is the body of a file upload.
@@ -72,17 +99,17 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 		return nil, err
 	}
 	if a.op != opUpload {
-		if _, err := params.Decode(cmd.Params, "params"); err != nil {
+		if _, err := params.Decode(cmd.Params, "params", ""); err != nil {
 			return nil, err
 		}
 		return &request{}, nil
 	}
-	p, err := params.Decode(cmd.Params, "params", "fileName", "fileType", "content", "contentRef")
+	p, err := params.Decode(cmd.Params, "params", "", "fileName", "fileType", "content", "contentRef")
 	if err != nil {
 		return nil, err
 	}
 	f := &upload{}
-	if f.FileName, err = p.Str("fileName", true); err != nil {
+	if f.FileName, err = p.String("fileName", true, 0); err != nil {
 		return nil, err
 	}
 	if err := params.CheckText(p.Field("fileName"), f.FileName, MaxFileNameChars); err != nil {
@@ -91,7 +118,7 @@ func (a *action) parse(cmd *handlers.Command) (*request, error) {
 	if strings.ContainsAny(f.FileName, `/\`) || f.FileName == "." || f.FileName == ".." {
 		return nil, handlers.Invalid(p.Field("fileName"), "must be a file name, not a path")
 	}
-	if f.FileType, err = p.Str("fileType", true); err != nil {
+	if f.FileType, err = p.String("fileType", true, 0); err != nil {
 		return nil, err
 	}
 	if err := checkFileType(p.Field("fileType"), f.FileType); err != nil {

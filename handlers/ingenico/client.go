@@ -19,7 +19,7 @@ import (
 )
 
 // Provider is the provider name of the contract.
-const Provider = "ingenico"
+const Provider = handlers.ProviderIngenico
 
 // ErrValidateOnly is returned by Apply of the handlers registered by
 // Validators, which have no credentials to call the provider with.
@@ -94,7 +94,7 @@ func New(cfg Config) (*Client, error) {
 // Register adds the client's handlers to mux.
 func (c *Client) Register(mux *handlers.Mux) {
 	for _, a := range newActions(c) {
-		mux.Register(Provider, a.name, a)
+		mux.Register(Provider, a.name, handlers.WithEvidence(a, a.place))
 	}
 }
 
@@ -102,7 +102,7 @@ func (c *Client) Register(mux *handlers.Mux) {
 // for the CLI; their Apply returns ErrValidateOnly.
 func Validators(mux *handlers.Mux) {
 	for _, a := range newActions(nil) {
-		mux.Register(Provider, a.name, a)
+		mux.Register(Provider, a.name, handlers.WithEvidence(a, a.place))
 	}
 }
 

@@ -19,7 +19,7 @@ func Base64Len(n int64) int64 { return (n + 2) / 3 * 4 }
 // ParseRef reads a content reference {"name","digest","size"} that stands in
 // place of a Base64 content field of at most maxChars characters.
 func ParseRef(field string, raw json.RawMessage, maxChars int) (*handlers.ContentRef, error) {
-	o, err := ParseObject(field, "contentRef", raw, "name", "digest", "size")
+	o, err := params.ParseObject(field, "contentRef", raw, "name", "digest", "size")
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,7 +43,7 @@ func ParseAttachment(p *Object) (*Attachment, error) {
 	case !hasContent && !hasRef:
 		return nil, handlers.Invalid(p.Field("content"), "is required (or %s)", p.Field("contentRef"))
 	case hasContent:
-		s, err := p.Str("content", true)
+		s, err := p.String("content", true, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +56,8 @@ func ParseAttachment(p *Object) (*Attachment, error) {
 		}
 		return &Attachment{field: field, content: s}, nil
 	}
-	ref, err := ParseRef(p.Raw("contentRef"), p.Field("contentRef"))
+	raw, _ := p.Raw("contentRef")
+	ref, err := ParseRef(raw, p.Field("contentRef"))
 	if err != nil {
 		return nil, err
 	}
@@ -65,18 +67,18 @@ func ParseAttachment(p *Object) (*Attachment, error) {
 // ParseRef reads a content reference {"name","digest","size"} at path
 // field, for an object of at most MaxContentBytes.
 func ParseRef(raw json.RawMessage, field string) (*handlers.ContentRef, error) {
-	o, err := Decode(raw, field, "name", "digest", "size")
+	o, err := Decode(raw, field, "", "name", "digest", "size")
 	if err != nil {
 		return nil, err
 	}
 	ref := &handlers.ContentRef{}
-	if ref.Name, err = o.Str("name", true); err != nil {
+	if ref.Name, err = o.String("name", true, 0); err != nil {
 		return nil, err
 	}
 	if err := CheckText(o.Field("name"), ref.Name, 1024); err != nil {
 		return nil, err
 	}
-	if ref.Digest, err = o.Str("digest", false); err != nil {
+	if ref.Digest, err = o.String("digest", false, 0); err != nil {
 		return nil, err
 	}
 	if ref.Digest != "" {
@@ -84,8 +86,8 @@ func ParseRef(raw json.RawMessage, field string) (*handlers.ContentRef, error) {
 			return nil, handlers.Invalid(o.Field("digest"), "must be SHA-256=<base64url of 32 bytes>")
 		}
 	}
-	if o.Has("size") {
-		if err := json.Unmarshal(o.Raw("size"), &ref.Size); err != nil || ref.Size < 0 {
+	if size, ok := o.Raw("size"); ok {
+		if err := json.Unmarshal(size, &ref.Size); err != nil || ref.Size < 0 {
 			return nil, handlers.Invalid(o.Field("size"), "must be a non-negative integer")
 		}
 		if ref.Size > MaxContentBytes {
@@ -190,4 +192,17 @@ func (a *Attachment) read(ctx context.Context, ev handlers.Evidence) ([]byte, er
 		return nil, handlers.Permanent(handlers.Invalid(a.field, "evidence object %q is empty", a.ref.Name))
 	}
 	return data, nil
+}
+
+// SetDefault sets params[key] to v unless params already has key: evidence
+// placement fills in what the caller left out, never overrides it.
+func SetDefault(params map[string]any, key string, v any) {
+	if _, ok := params[key]; !ok {
+		params[key] = v
+	}
+}
+
+// Ext is a file name's extension, lower case and without the dot.
+func Ext(fileName string) string {
+	return strings.ToLower(strings.TrimPrefix(path.Ext(fileName), "."))
 }

@@ -23,18 +23,18 @@ func TestDecodeAndStr(t *testing.T) {
 		{"absent", ``, "", ""},
 		{"null", `null`, "", ""},
 		{"not an object", `[1]`, "params: must be a JSON object", ""},
-		{"unknown fields, first in order", `{"zz":1,"aa":2}`, "params.aa: is not a known field", ""},
+		{"unknown fields, first in order", `{"zz":1,"aa":2}`, "params.zz: is not a known field", ""},
 		{"string", `{"name":"x"}`, "", "x"},
 		{"null member", `{"name":null}`, "", ""},
-		{"empty string", `{"name":""}`, "params.name: must not be empty", ""},
+		{"empty string", `{"name":""}`, `params.name: must not be "" (leave an optional field out, or null)`, ""},
 		{"number", `{"name":1}`, "params.name: must be a JSON string", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := Decode(json.RawMessage(tc.raw), "params", "name")
+			o, err := Decode(json.RawMessage(tc.raw), "params", "", "name")
 			var got string
 			if err == nil {
-				got, err = o.Str("name", false)
+				got, err = o.String("name", false, 0)
 			}
 			if msg := errString(err); msg != tc.wantErr {
 				t.Fatalf("error %q, want %q", msg, tc.wantErr)
@@ -44,8 +44,8 @@ func TestDecodeAndStr(t *testing.T) {
 			}
 		})
 	}
-	o, _ := Decode(nil, "params", "name")
-	if _, err := o.Str("name", true); errString(err) != "params.name: is required" {
+	o, _ := Decode(nil, "params", "", "name")
+	if _, err := o.String("name", true, 0); errString(err) != "params.name: is required" {
 		t.Fatalf("required: %v", err)
 	}
 }
@@ -125,7 +125,7 @@ func TestAttachmentLoad(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := Decode(json.RawMessage(tc.params), "params", "content", "contentRef")
+			p, err := Decode(json.RawMessage(tc.params), "params", "", "content", "contentRef")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestParseAttachmentRejects(t *testing.T) {
 		{`{"contentRef":{"name":"a","other":1}}`, "params.contentRef.other: is not a known field"},
 	}
 	for _, tc := range tests {
-		p, err := Decode(json.RawMessage(tc.params), "params", "content", "contentRef")
+		p, err := Decode(json.RawMessage(tc.params), "params", "", "content", "contentRef")
 		if err == nil {
 			_, err = ParseAttachment(p)
 		}
@@ -176,4 +176,105 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func TestParseObjectStrictness(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		raw, want string
+	}{
+		{`{"a":"1","a":"2"}`, "params.a: appears twice"},
+		{`{"a":"1","b":"2"}`, "params.b: is not a field of X"},
+		{`{"a":"1"} {}`, "params: has data after the object"},
+		{`["a"]`, "params: must be a JSON object"},
+		{`"a"`, "params: must be a JSON object"},
+		{`{"a":}`, "params.a: is not valid JSON"},
+	}
+	for _, tc := range cases {
+		_, err := ParseParams("X", []byte(tc.raw), "a")
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %q", tc.raw, err, tc.want)
+		}
+	}
+	for _, ok := range []string{``, `null`, ` {} `, `{"a":null}`} {
+		if _, err := ParseParams("X", []byte(ok), "a"); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
+func TestEncodeKeepsUTF8AndHTMLCharacters(t *testing.T) {
+	t.Parallel()
+	b, err := Encode(map[string]string{"r": "<ü&退>"})
+	if err != nil || string(b) != `{"r":"<ü&退>"}` {
+		t.Fatalf("%s %v", b, err)
+	}
+}
+
+func TestObjectAccessors(t *testing.T) {
+	t.Parallel()
+	o, err := ParseParams("X", json.RawMessage(`{"s":"héllo","e":"B","o":{"a":"1"},"arr":[{"a":"2"}],"empty":[],"n":1}`),
+		"s", "e", "o", "arr", "empty", "n", "absent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, err error, want string) {
+		t.Helper()
+		if got := errString(err); got != want {
+			t.Errorf("%s: error %q, want %q", name, got, want)
+		}
+	}
+	_, err = o.String("s", true, 4)
+	check("string too long", err, "params.s: must be at most 4 characters")
+	if s, err := o.String("s", true, 5); s != "héllo" || err != nil {
+		t.Errorf("string at its limit: %q %v", s, err)
+	}
+	_, err = o.Enum("e", true, "A", "C")
+	check("enum", err, "params.e: must be one of A, C")
+	if s, err := o.Enum("e", true, "A", "B"); s != "B" || err != nil {
+		t.Errorf("enum: %q %v", s, err)
+	}
+	_, err = o.Enum("absent", true, "A")
+	check("enum required", err, "params.absent: is required")
+	inner, err := o.Object("o", "Inner", true, "a")
+	if err != nil || inner.Field("a") != "params.o.a" {
+		t.Fatalf("object: %v", err)
+	}
+	_, err = o.Object("o", "Inner", true, "b")
+	check("object unknown field", err, "params.o.a: is not a field of Inner")
+	_, err = o.Object("absent", "Inner", true)
+	check("object required", err, "params.absent: is required")
+	if got, err := o.Object("absent", "Inner", false); got != nil || err != nil {
+		t.Errorf("optional object: %v %v", got, err)
+	}
+	items, err := o.Array("arr", true)
+	if err != nil || len(items) != 1 || o.Item("arr", 0) != "params.arr[0]" {
+		t.Fatalf("array: %v %v", items, err)
+	}
+	_, err = o.Array("empty", false)
+	check("empty array", err, "params.empty: "+RuleEmptyArray)
+	_, err = o.Array("s", false)
+	check("not an array", err, "params.s: "+RuleArray)
+	_, err = o.Array("absent", true)
+	check("array required", err, "params.absent: is required")
+	if got, err := o.Array("absent", false); got != nil || err != nil {
+		t.Errorf("optional array: %v %v", got, err)
+	}
+	check("base64", CheckBase64("f", "not base64!"), "f: "+RuleBase64)
+	check("base64 ok", CheckBase64("f", "QQ=="), "")
+}
+
+func TestEvidencePlacementHelpers(t *testing.T) {
+	t.Parallel()
+	p := map[string]any{"a": "given"}
+	SetDefault(p, "a", "default")
+	SetDefault(p, "b", "default")
+	if p["a"] != "given" || p["b"] != "default" {
+		t.Fatalf("SetDefault: %v", p)
+	}
+	for name, want := range map[string]string{"x.PDF": "pdf", "dir.v1/y": "", "z.tar.gz": "gz", "noext": ""} {
+		if got := Ext(name); got != want {
+			t.Errorf("Ext(%q) = %q, want %q", name, got, want)
+		}
+	}
 }

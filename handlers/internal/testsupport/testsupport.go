@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -106,4 +107,25 @@ func (e FakeEvidence) Get(ctx context.Context, ref handlers.ContentRef) ([]byte,
 func Digest(b []byte) string {
 	s := sha256.Sum256(b)
 	return "SHA-256=" + base64.URLEncoding.EncodeToString(s[:])
+}
+
+// NewClient applies mod (if set) to cfg and builds a client with
+// newClient, failing the test on error; logs is a debug log sink for the
+// secret checks, which the caller put in cfg.
+func NewClient[C, T any](t testing.TB, cfg C, mod func(*C), newClient func(C) (T, error)) T {
+	t.Helper()
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := newClient(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
+}
+
+// DebugLogger logs everything, as JSON, into the returned buffer.
+func DebugLogger() (*slog.Logger, *LogBuffer) {
+	logs := &LogBuffer{}
+	return slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), logs
 }

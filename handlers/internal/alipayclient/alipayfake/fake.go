@@ -201,3 +201,21 @@ func Result(body []byte) string {
 	_ = json.Unmarshal(body, &v)
 	return v.Result.Code
 }
+
+// WriteSigned writes body as the provider's answer to r, with the given
+// HTTP status, signed with keys.ProviderKey as the provider signs: for the
+// conformance suite's documented answers.
+func WriteSigned(w http.ResponseWriter, r *http.Request, keys Keys, status int, body []byte) {
+	respTime := time.Now().Format(alipaysig.TimeLayout)
+	sig, err := alipaysig.Sign(keys.ProviderKey, r.Method, r.URL.EscapedPath(), keys.ClientID, respTime, body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.Header().Set("Client-Id", keys.ClientID)
+	w.Header().Set("Response-Time", respTime)
+	w.Header().Set("Signature", sig)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
