@@ -40,7 +40,7 @@ func setup(t *testing.T, ev handlers.Evidence) *bundle {
 	logs := &syncBuffer{}
 	c, err := alipay.New(alipay.Config{
 		BaseURL: fake.URL, ClientID: keys.ClientID, PrivateKey: keys.MerchantKey, ProviderPublicKey: keys.ProviderPub,
-		Timeout: 5 * time.Second, Evidence: ev,
+		Timeout: time.Minute, Evidence: ev,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -88,7 +88,7 @@ func TestConformance(t *testing.T) {
 		New: func(t *testing.T, baseURL string, ev handlers.Evidence, wrongKey bool) *handlers.Mux {
 			return alipayfake.Mux(t, keys, alipayfake.AlipayPlusKeys(t), wrongKey, func(key *rsa.PrivateKey, log *slog.Logger) (alipayfake.Registrar, error) {
 				return alipay.New(alipay.Config{BaseURL: baseURL, ClientID: keys.ClientID, PrivateKey: key,
-					ProviderPublicKey: keys.ProviderPub, Timeout: 5 * time.Second, Evidence: ev, Logger: log})
+					ProviderPublicKey: keys.ProviderPub, Timeout: time.Minute, Evidence: ev, Logger: log})
 			})
 		},
 		Validators: alipay.Validators,

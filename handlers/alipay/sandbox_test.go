@@ -38,7 +38,7 @@ func withSandbox(t *testing.T, cfg sandbox.Config, ev handlers.Evidence, wrap fu
 	t.Cleanup(ts.Close)
 	keys := alipayfake.AlipayKeys(t)
 	c, err := alipay.New(alipay.Config{BaseURL: ts.URL, ClientID: keys.ClientID, PrivateKey: keys.MerchantKey,
-		ProviderPublicKey: keys.ProviderPub, Timeout: 5 * time.Second, Evidence: ev})
+		ProviderPublicKey: keys.ProviderPub, Timeout: time.Minute, Evidence: ev})
 	if err != nil {
 		t.Fatal(err)
 	}

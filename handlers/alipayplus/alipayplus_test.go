@@ -50,7 +50,7 @@ func setup(t *testing.T, o options) *bundle {
 	logs := &syncBuffer{}
 	c, err := alipayplus.New(alipayplus.Config{
 		BaseURL: fake.URL, ClientID: keys.ClientID, PrivateKey: keys.MerchantKey, ProviderPublicKey: keys.ProviderPub,
-		Timeout: 5 * time.Second, Evidence: o.ev, Ledger: o.ledger, SpecialMerchants: o.special, Now: o.now,
+		Timeout: time.Minute, Evidence: o.ev, Ledger: o.ledger, SpecialMerchants: o.special, Now: o.now,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -86,7 +86,7 @@ func TestConformance(t *testing.T) {
 		New: func(t *testing.T, baseURL string, ev handlers.Evidence, wrongKey bool) *handlers.Mux {
 			return alipayfake.Mux(t, keys, alipayfake.AlipayKeys(t), wrongKey, func(key *rsa.PrivateKey, log *slog.Logger) (alipayfake.Registrar, error) {
 				return alipayplus.New(alipayplus.Config{BaseURL: baseURL, ClientID: keys.ClientID, PrivateKey: key,
-					ProviderPublicKey: keys.ProviderPub, Timeout: 5 * time.Second, Evidence: ev, Logger: log})
+					ProviderPublicKey: keys.ProviderPub, Timeout: time.Minute, Evidence: ev, Logger: log})
 			})
 		},
 		Validators: alipayplus.Validators,

@@ -40,7 +40,7 @@ func TestSandboxEscalations(t *testing.T) {
 	ledger := alipayplus.NewRedisLedger(env.Redis, env.Names)
 	doc := bytes.Repeat([]byte{0x25, 0x50, 0x44, 0x46, 0x00, 0xff}, 256000) // 1 536 000 bytes: 2 048 000 Base64 characters
 	c, err := alipayplus.New(alipayplus.Config{BaseURL: ts.URL, ClientID: keys.ClientID, PrivateKey: keys.MerchantKey,
-		ProviderPublicKey: keys.ProviderPub, Timeout: 10 * time.Second, Ledger: ledger, Evidence: memEvidence{"big.pdf": doc}})
+		ProviderPublicKey: keys.ProviderPub, Timeout: time.Minute, Ledger: ledger, Evidence: memEvidence{"big.pdf": doc}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ type logBuffer = testsupport.LogBuffer
 
 func newTestClient(t *testing.T, baseURL string, mod func(*Config)) (*Client, *logBuffer) {
 	log, logs := testsupport.DebugLogger()
-	return testsupport.NewClient(t, Config{BaseURL: baseURL, Token: []byte(testToken), Timeout: 2 * time.Second, Logger: log}, mod, New), logs
+	return testsupport.NewClient(t, Config{BaseURL: baseURL, Token: []byte(testToken), Timeout: time.Minute, Logger: log}, mod, New), logs
 }
 
 func handler(t *testing.T, mux *handlers.Mux, action string) handlers.Handler {

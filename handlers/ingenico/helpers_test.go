@@ -85,7 +85,7 @@ func newTestClient(t *testing.T, baseURL string, mod func(*Config)) (*Client, *l
 	log, logs := testsupport.DebugLogger()
 	return testsupport.NewClient(t, Config{
 		BaseURL: baseURL, MerchantID: testMerchant, APIKeyID: testKeyID, SecretAPIKey: []byte(testSecret),
-		Timeout: 2 * time.Second, Logger: log,
+		Timeout: time.Minute, Logger: log,
 	}, mod, New), logs
 }
 

@@ -66,7 +66,7 @@ func newClient(t *testing.T, keys alipayfake.Keys, baseURL string, now func() ti
 	c, err := alipayclient.New(alipayclient.Config{
 		Provider: "alipay", BaseURL: baseURL, ClientID: keys.ClientID,
 		PrivateKey: keys.MerchantKey, ProviderPublicKey: keys.ProviderPub,
-		Timeout: 5 * time.Second, Now: now,
+		Timeout: time.Minute, Now: now,
 	})
 	if err != nil {
 		t.Fatal(err)
