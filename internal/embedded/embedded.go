@@ -18,6 +18,11 @@ type NATSOptions struct {
 	StoreDir string // JetStream file store; required
 	// MaxPayload raises the server's message limit (default 1 MiB).
 	MaxPayload int32
+	// Problems, if set, receives the server's warnings and errors. The
+	// server's API answers replace some causes by a generic text (a failed
+	// stream store is answered "error creating store for stream", 10049);
+	// its log line is the only place that says why.
+	Problems func(line string)
 }
 
 // NATS is a running embedded nats-server with JetStream.
@@ -50,12 +55,31 @@ func StartNATS(opts NATSOptions) (*NATS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	if opts.Problems != nil {
+		srv.SetLogger(problemLogger(opts.Problems), false, false)
+	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready after 10s (port %d taken?)", opts.Port)
 	}
 	return &NATS{srv: srv}, nil
+}
+
+// problemLogger is a server.Logger passing on warnings and errors only.
+type problemLogger func(line string)
+
+func (l problemLogger) Noticef(string, ...any) {}
+func (l problemLogger) Debugf(string, ...any)  {}
+func (l problemLogger) Tracef(string, ...any)  {}
+func (l problemLogger) Warnf(format string, v ...any) {
+	l("[WRN] " + fmt.Sprintf(format, v...))
+}
+func (l problemLogger) Errorf(format string, v ...any) {
+	l("[ERR] " + fmt.Sprintf(format, v...))
+}
+func (l problemLogger) Fatalf(format string, v ...any) {
+	l("[FTL] " + fmt.Sprintf(format, v...))
 }
 
 // URL is the client URL of the server.

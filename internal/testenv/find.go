@@ -57,7 +57,7 @@ func findNATS() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	srv, err := embedded.StartNATS(embedded.NATSOptions{StoreDir: dir, MaxPayload: 8 << 20})
+	srv, err := embedded.StartNATS(embedded.NATSOptions{StoreDir: dir, MaxPayload: 8 << 20, Problems: recordProblem})
 	if err != nil {
 		os.RemoveAll(dir)
 		reasons = append(reasons, "embedded: "+err.Error())

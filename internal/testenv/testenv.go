@@ -27,7 +27,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -91,21 +90,14 @@ func (e *Env) Setup(t testing.TB, o topology.Options) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// The embedded test server has been seen (once in several CI runs, on
-	// a loaded machine) to answer "error creating store for stream"
-	// (10049) for a fresh stream; Setup is idempotent, so it is tried
-	// again, and said in the log.
-	for attempt := 1; ; attempt++ {
-		_, err := topology.Setup(ctx, e.JS, e.Names, o)
-		if err == nil {
-			return
-		}
-		var apiErr *jetstream.APIError
-		if attempt < 3 && errors.As(err, &apiErr) && apiErr.ErrorCode == streamStoreFailed {
-			t.Logf("testenv: setup attempt %d: %v; trying again", attempt, err)
-			continue
-		}
-		t.Fatalf("testenv: setup: %v", err)
+	// No retry: "error creating store for stream" (10049) was once retried
+	// here blindly. 10049 is nats-server's generic stream-create error
+	// (JSStreamCreateErrF), whose text the server replaces by that phrase
+	// when the file store could not be made; the real cause is only in the
+	// server's log, so an embedded server's warnings about this test's
+	// streams are put in the failure message instead.
+	if _, err := topology.Setup(ctx, e.JS, e.Names, o); err != nil {
+		t.Fatalf("testenv: setup: %v%s", err, serverProblems(strings.ToUpper(e.Prefix)))
 	}
 }
 
@@ -214,5 +206,28 @@ func Describe() string {
 
 var sources []string
 
-// streamStoreFailed is nats-server's JSStreamStoreFailedF error code.
-const streamStoreFailed jetstream.ErrorCode = 10049
+// problems holds the embedded nats-server's warnings and errors.
+var (
+	problemsMu sync.Mutex
+	problems   []string
+)
+
+func recordProblem(line string) {
+	problemsMu.Lock()
+	defer problemsMu.Unlock()
+	problems = append(problems, line)
+}
+
+// serverProblems returns the embedded server's warnings that mention
+// prefix (upper case, as in stream names), one a line, or "".
+func serverProblems(prefix string) string {
+	problemsMu.Lock()
+	defer problemsMu.Unlock()
+	var b strings.Builder
+	for _, line := range problems {
+		if strings.Contains(line, prefix) {
+			b.WriteString("\n  nats-server: " + line)
+		}
+	}
+	return b.String()
+}
