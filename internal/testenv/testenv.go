@@ -27,6 +27,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -90,16 +91,31 @@ func (e *Env) Setup(t testing.TB, o topology.Options) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// No retry: "error creating store for stream" (10049) was once retried
-	// here blindly. 10049 is nats-server's generic stream-create error
-	// (JSStreamCreateErrF), whose text the server replaces by that phrase
-	// when the file store could not be made; the real cause is only in the
-	// server's log, so an embedded server's warnings about this test's
-	// streams are put in the failure message instead.
-	if _, err := topology.Setup(ctx, e.JS, e.Names, o); err != nil {
+	// 10049 is nats-server's generic stream-create error (JSStreamCreateErrF);
+	// when the file store could not be made the server answers only "error
+	// creating store for stream" and logs the cause, so the embedded
+	// server's warnings about this test's streams go with the error. The
+	// failure was seen once in several CI runs and never reproduced (see
+	// internal/embedded's TestStreamStoreFailureCause for what the cause
+	// looks like): until a log names it, that one error is tried again,
+	// with the server's explanation in the test log, rather than failing a
+	// whole CI run. Setup is idempotent.
+	for attempt := 1; ; attempt++ {
+		_, err := topology.Setup(ctx, e.JS, e.Names, o)
+		if err == nil {
+			return
+		}
+		var apiErr *jetstream.APIError
+		if attempt < 3 && errors.As(err, &apiErr) && apiErr.ErrorCode == streamCreateFailed {
+			t.Logf("testenv: setup attempt %d: %v%s; trying again", attempt, err, serverProblems(strings.ToUpper(e.Prefix)))
+			continue
+		}
 		t.Fatalf("testenv: setup: %v%s", err, serverProblems(strings.ToUpper(e.Prefix)))
 	}
 }
+
+// streamCreateFailed is nats-server's JSStreamCreateErrF error code.
+const streamCreateFailed jetstream.ErrorCode = 10049
 
 // Context returns a context cancelled when the test ends.
 func Context(t testing.TB) context.Context {
