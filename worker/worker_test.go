@@ -273,15 +273,14 @@ func TestShutdownReleasesInFlightWork(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling the fake's state
 	}
-	start := time.Now()
 	cancel()
+	// The held call never finishes on its own (an hour), so stopping at all
+	// shows the grace was honoured; the 60 s is only a hang guard, generous
+	// for a loaded machine under -race.
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("worker did not stop within 5 s")
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("shutdown took %v", took)
+	case <-time.After(60 * time.Second):
+		t.Fatal("worker did not stop within 60 s although its grace is 200 ms")
 	}
 	// A restarted worker finishes it: the command was released, not failed.
 	b.fake.hold = 0
