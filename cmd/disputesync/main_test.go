@@ -201,8 +201,8 @@ func TestDevEndToEnd(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("dev exited %d after Ctrl-C\n%s", code, errOut.String())
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("dev did not stop within 5 s")
+	case <-time.After(60 * time.Second): // a hang guard: stopping is the outcome, not its speed
+		t.Fatal("dev did not stop within 60 s")
 	}
 	t.Logf("dev stopped in %v", time.Since(start))
 }
