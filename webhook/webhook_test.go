@@ -309,7 +309,10 @@ func TestRepeatAfterDuplicateWindow(t *testing.T) {
 			if d := b.once(t, n); !d.Delivered {
 				t.Fatalf("first: %+v", d)
 			}
-			time.Sleep(3 * window) // let JetStream forget the ids: a time, not an event
+			// Let JetStream forget the ids: a time, not an event. The server
+			// purges them on a timer that fires late on a loaded machine, so
+			// the wait is ten windows, not just over one.
+			time.Sleep(10 * window)
 			if d := b.once(t, n); !d.Delivered {
 				t.Fatalf("repeat: %+v", d)
 			}

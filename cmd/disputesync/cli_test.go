@@ -96,9 +96,9 @@ func startCLIHarness(t *testing.T) *cliHarness {
 			if err != nil {
 				t.Errorf("dev exited with %v after Ctrl-C:\n%s", err, errOut.String())
 			}
-		case <-time.After(15 * time.Second):
+		case <-time.After(60 * time.Second): // a hang guard, not a speed bound
 			_ = dev.Process.Kill()
-			t.Errorf("dev did not stop within 15 s of Ctrl-C")
+			t.Errorf("dev did not stop within 60 s of Ctrl-C")
 		}
 	})
 
@@ -494,14 +494,17 @@ func (h *cliHarness) testExitStatuses(t *testing.T) {
 			"faults": map[string]any{"latency": "3s"}}, nil)
 		t.Cleanup(func() { h.sb(t, http.MethodDelete, "/_sandbox/faults", nil, nil) })
 		reqID := newRequestID("cli-slow")
-		start := time.Now()
 		r := h.action(t, "alipay", "accept_dispute", "--dispute-id", d, "--request-id", reqID, "--wait", "1s")
 		if r.code != exitTimeout || !strings.Contains(r.stderr, "no result for "+reqID+" within 1s") ||
 			!strings.Contains(r.stderr, h.prefix+".results.alipay.accept_dispute") {
 			t.Fatalf("slow provider: want exit 5 and where the result will be; got %s", r)
 		}
-		if took := time.Since(start); took > 3*time.Second+500*time.Millisecond {
-			t.Errorf("--wait 1s returned after %v, i.e. it waited for the provider", took)
+		// The CLI gave up before the provider answered: the sandbox applies
+		// the effect only after its 3 s latency, which starts after the CLI
+		// published. (Checked on the ground truth rather than by timing the
+		// CLI, whose start-up alone can take seconds on a loaded machine.)
+		if n := len(h.effects(t, "alipay", "", d)); n != 0 {
+			t.Errorf("--wait 1s returned after the provider applied the command (%d effects), i.e. it waited for the provider", n)
 		}
 		h.sb(t, http.MethodDelete, "/_sandbox/faults", nil, nil)
 		// The command was queued, not lost: the worker still applies it.

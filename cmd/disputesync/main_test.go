@@ -201,8 +201,8 @@ func TestDevEndToEnd(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("dev exited %d after Ctrl-C\n%s", code, errOut.String())
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("dev did not stop within 5 s")
+	case <-time.After(60 * time.Second): // a hang guard: stopping is the outcome, not its speed
+		t.Fatal("dev did not stop within 60 s")
 	}
 	t.Logf("dev stopped in %v", time.Since(start))
 }
@@ -214,7 +214,7 @@ var (
 
 func awaitBanner(t *testing.T, out, errOut *syncBuffer, done chan int) (natsURL, dispute string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(90 * time.Second) // a hang guard: start-up under -race on a loaded machine is slow
 	for {
 		s := out.String()
 		if n, d := natsLine.FindStringSubmatch(s), disputeLine.FindStringSubmatch(s); n != nil && d != nil {
@@ -226,7 +226,7 @@ func awaitBanner(t *testing.T, out, errOut *syncBuffer, done chan int) (natsURL,
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dev not up within 20 s:\n%s\n%s", s, errOut.String())
+			t.Fatalf("dev not up within 90 s:\n%s\n%s", s, errOut.String())
 		}
 		time.Sleep(20 * time.Millisecond) // polling another goroutine's output
 	}

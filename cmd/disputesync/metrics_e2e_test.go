@@ -280,8 +280,8 @@ func TestMetricsEndToEnd(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("dev exited %d\n%s", code, errOut.String())
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("dev did not stop within 10 s")
+	case <-time.After(60 * time.Second): // a hang guard, not a speed bound
+		t.Fatal("dev did not stop within 60 s")
 	}
 }
 
