@@ -133,35 +133,51 @@ func checkRedis(u string) error {
 }
 
 func redisBinary() (string, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return "", err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	dir, err := os.MkdirTemp("", "disputesync-test-redis-")
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
+	addr, stop, err := startRedisServer(dir, func(addr string) error { return checkRedis("redis://" + addr + "/0") })
+	if err != nil {
+		os.RemoveAll(dir)
 		return "", err
 	}
-	onStop(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) })
-	u := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	onStop(func() { stop(); os.RemoveAll(dir) })
+	return "redis://" + addr + "/0", nil
+}
+
+// startRedisServer starts a redis-server of our own on a free loopback port,
+// its files in dir and args added to its command line, and waits until
+// ready(addr) succeeds. stop kills it.
+func startRedisServer(dir string, ready func(addr string) error, args ...string) (addr string, stop func(), err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	logFile := filepath.Join(dir, "redis.log")
+	cmd := exec.Command(bin, append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", logFile}, args...)...)
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := checkRedis(u)
+		err := ready(addr)
 		if err == nil {
-			return u, nil
+			return addr, stop, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("started on port %d but it does not answer: %w", port, err)
+			stop()
+			b, _ := os.ReadFile(logFile)
+			return "", nil, fmt.Errorf("redis-server started on %s but does not answer: %w\n%s", addr, err, b)
 		}
 		time.Sleep(50 * time.Millisecond) // polling a child process that has no readiness signal
 	}
